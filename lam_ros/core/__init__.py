@@ -1,0 +1,1 @@
+"""Pure logic: profiles, configs, time sync, teleop mapping, safety. Never imports rclpy."""

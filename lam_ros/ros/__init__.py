@@ -1,0 +1,1 @@
+"""ROS glue: QoS profiles, parameters <-> dataclasses, message <-> numpy conversions."""

@@ -1,0 +1,30 @@
+"""Named QoS profiles: chosen once here, passed in by every node."""
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# Joint states and images: best effort, shallow queue; a late sample is worth less than a new one.
+SENSOR = qos_profile_sensor_data
+
+# Commands to a ros2_control controller: reliable, depth 1 (only the newest command matters).
+COMMAND = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+)
+
+# Status and events (task success, recorder status): reliable, latched for late joiners.
+STATUS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+# Recording: reliable where the publisher offers it; deep queue so bursts are not dropped.
+RECORD = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.BEST_EFFORT
+)

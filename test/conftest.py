@@ -1,0 +1,29 @@
+"""Shared fixtures. DDS stays on loopback, and each pytest run gets a domain id of its own."""
+
+import os
+
+import pytest
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# Domain ids 100..199 are spread by pid so parallel runs on one machine do not cross-talk.
+os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ["ROS_DOMAIN_ID"] = os.environ["LAM_ROS_TEST_DOMAIN_ID"]
+
+
+@pytest.fixture(scope="session")
+def profile():
+    from lam_ros.core.profile import load_profile
+
+    return load_profile("panda_sim")
+
+
+@pytest.fixture
+def rclpy_context():
+    """A fresh rclpy context for in-process nodes; shut down after the test."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)

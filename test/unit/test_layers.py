@@ -1,0 +1,33 @@
+"""The layering rule: pure layers never import rclpy (design.md, Layers)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "lam_ros"
+PURE_LAYERS = ["core", "data", "policy", "sim"]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+ROS_MODULES = {"rclpy", "sensor_msgs", "std_msgs", "std_srvs", "trajectory_msgs",
+               "rosgraph_msgs", "diagnostic_msgs", "builtin_interfaces", "rcl_interfaces"}
+
+
+@pytest.mark.parametrize("layer", PURE_LAYERS)
+def test_pure_layer_does_not_import_ros(layer):
+    files = sorted((PACKAGE / layer).rglob("*.py"))
+    assert files, f"layer {layer} has no modules"
+    offenders = {str(f.relative_to(PACKAGE)): sorted(_imported_modules(f) & ROS_MODULES)
+                 for f in files if _imported_modules(f) & ROS_MODULES}
+    assert offenders == {}

@@ -1,0 +1,74 @@
+import copy
+
+import pytest
+import yaml
+
+from lam_ros.core.paths import robots_dir
+from lam_ros.core.profile import ProfileError, load_profile, profile_from_dict
+
+BASE = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+
+
+def test_default_profile_loads(profile):
+    assert profile.joint_names[:7] == tuple(f"panda_joint{i}" for i in range(1, 8))
+    assert profile.n_joints == 8 and profile.gripper_joints == ("panda_finger_joint1",)
+    assert profile.cameras[0].name == "front" and profile.control_period == pytest.approx(0.1)
+    assert profile.command.interface == "float64_multi_array"
+
+
+def test_fingerprint_is_stable_and_sensitive(profile):
+    assert profile.fingerprint() == load_profile("panda_sim").fingerprint()
+    changed = copy.deepcopy(BASE)
+    changed["control_hz"] = 20.0
+    assert profile_from_dict(changed).fingerprint() != profile.fingerprint()
+
+
+def _mutate(path, value):
+    data = copy.deepcopy(BASE)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("joints", 0, "lower"), 5.0, "[panda_joint1]: lower limit 5.0 > upper limit 2.8973"),
+        (("joints", 1, "name"), "panda_joint1", "duplicate joint names ['panda_joint1']"),
+        (("command", "interface"), "effort", "command.interface must be one of"),
+        (("cameras", 0, "width"), 0, "cameras[front].width must be a positive integer, got 0"),
+        (("home",), [0.0] * 3, "home has 3 values but joints has 8"),
+        (("gripper_joints",), ["hand"], "gripper_joints: 'hand' is not in joints"),
+        (("control_hz",), -1, "control_hz must be in (0, 1000], got -1"),
+        (("control_hz",), KeyError, "missing required key 'control_hz'"),
+        (("joints", 2, "max_velocity"), float("nan"), "[panda_joint3].max_velocity must be"),
+    ],
+)
+def test_bad_profile_names_field_and_value(path, value, expected):
+    with pytest.raises(ProfileError) as info:
+        profile_from_dict(_mutate(path, value))
+    assert expected in str(info.value)
+
+
+def test_missing_joint_entry_field_is_named():
+    data = copy.deepcopy(BASE)
+    del data["joints"][0]["upper"]
+    with pytest.raises(ProfileError, match="upper"):
+        profile_from_dict(data)
+
+
+def test_unknown_profile_name_lists_available():
+    with pytest.raises(ProfileError, match="available: .*panda_sim"):
+        load_profile("no_such_robot")
+
+
+def test_bad_yaml_file_error_names_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_mutate(("cameras", 0, "height"), 0)))
+    with pytest.raises(ProfileError, match=r"bad.yaml: .*height"):
+        load_profile(path)
