@@ -1,1 +1,1 @@
-
+"""Torch models, training, ONNX export with parity check, and the onnxruntime runtime."""

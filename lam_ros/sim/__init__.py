@@ -1,1 +1,1 @@
-
+"""PyBullet world, tasks and scripted experts. No ROS."""

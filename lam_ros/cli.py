@@ -1,0 +1,52 @@
+"""`lam-ros`: one entry point for the user's commands. Each subcommand lives in its own module,
+which provides ``add_arguments(parser)`` and ``run(args) -> int``; this file is only the table."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (command, module, help). Modules are imported only when their command runs, so `lam-ros --help`
+# stays fast and a command's heavy dependencies (torch, pybullet) load only when needed.
+COMMANDS = [
+    ("demo", "lam_ros.commands.demo", "record, train, export and evaluate the demo policy"),
+    ("sim-check", "lam_ros.sim.check", "scripted expert success rate in the simulator (no ROS)"),
+    ("record-sim", "lam_ros.commands.record_sim", "record scripted-expert episodes via ROS"),
+    ("bag", "lam_ros.commands.bag", "inspect or repair recorded episode bags"),
+    ("train", "lam_ros.policy.train_cli", "train a policy from episode bags and export ONNX"),
+    ("evaluate", "lam_ros.commands.evaluate", "closed-loop evaluation in simulation via ROS"),
+    ("launch", "lam_ros.commands.launch", "start a node set (sim, record, policy) without ros2"),
+    ("bench", "lam_ros.commands.bench", "run a benchmark from bench/"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lam-ros", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        if name in _selected(sys.argv[1:]):
+            importlib.import_module(module).add_arguments(cmd)
+    return parser
+
+
+def _selected(argv: list[str]) -> set[str]:
+    return {a for a in argv[:1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.argv = [sys.argv[0], *argv]
+    args = build_parser().parse_args(argv)
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+def train_main() -> int:
+    """`ros2 run lam_ros train ...`: the same as `lam-ros train ...`."""
+    return main(["train", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

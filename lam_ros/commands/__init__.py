@@ -1,0 +1,1 @@
+"""The `lam-ros` subcommands, one module each (add_arguments + run)."""
