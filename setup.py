@@ -1,9 +1,17 @@
-from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "lam_ros"
 NODES = ["sim_node", "expert_node", "teleop_node", "recorder_node", "policy_node"]
+
+
+def share_tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing ``folder`` (recursively) under share/lam_ros."""
+    dirs = sorted({p.parent for p in Path(folder).rglob("*") if p.is_file()})
+    return [(f"share/{PACKAGE}/{d}", sorted(str(p) for p in d.iterdir() if p.is_file()))
+            for d in dirs if "__pycache__" not in d.parts]
+
 
 setup(
     name=PACKAGE,
@@ -12,10 +20,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
-        (f"share/{PACKAGE}/models", glob("models/*.md")),
+        *share_tree("launch"),
+        *share_tree("config"),
+        *share_tree("models"),
     ],
     package_data={PACKAGE: ["py.typed"]},
     install_requires=["setuptools"],

@@ -1,5 +1,8 @@
-"""`lam-ros`: one entry point for the user's commands. Each subcommand lives in its own module,
-which provides ``add_arguments(parser)`` and ``run(args) -> int``; this file is only the table."""
+"""lam-ros: record demonstrations, train, evaluate in simulation and run policies with ROS 2.
+
+Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
+``run(args) -> int``; this file is only the table.
+"""
 
 from __future__ import annotations
 
@@ -21,25 +24,20 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lam-ros", description=__doc__.split("\n")[0])
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lam-ros", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(_module=module)
-        if name in _selected(sys.argv[1:]):
+        if argv[:1] == [name]:  # only the chosen command's module is imported
             importlib.import_module(module).add_arguments(cmd)
     return parser
 
 
-def _selected(argv: list[str]) -> set[str]:
-    return {a for a in argv[:1]}
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    sys.argv = [sys.argv[0], *argv]
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(importlib.import_module(args._module).run(args) or 0)
 
 
