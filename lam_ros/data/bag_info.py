@@ -1,0 +1,72 @@
+"""Finding episodes and reading their facts. An episode never reads as silently empty: an
+unfinished, quarantined or message-less one raises BagError saying what to do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rosbags.rosbag2 import Reader
+
+from lam_ros.core import features
+from lam_ros.data.bag_repair import QUARANTINE_SUFFIX
+from lam_ros.data.bag_writer import SIDECAR, BagError
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    episode_dir: Path
+    message_count: int
+    duration_s: float
+    topics: dict[str, tuple[str, int]]  # topic -> (msgtype, count)
+    custom_data: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.custom_data.get(features.EPISODE_SUCCESS) == "true"
+
+    @property
+    def health(self) -> dict[str, dict]:
+        return json.loads(self.custom_data.get(features.EPISODE_HEALTH, "{}"))
+
+
+def is_episode_dir(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    markers = (path / "metadata.yaml", path / SIDECAR)
+    return any(m.exists() for m in markers) or any(path.glob("*.mcap"))
+
+
+def find_episodes(path: str | Path, include_quarantined: bool = False) -> list[Path]:
+    """``path`` itself when it is an episode, else its episode sub-directories in order."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BagError(f"{path} is not a directory")
+    if is_episode_dir(path):
+        return [path]
+    return sorted(p for p in path.iterdir() if is_episode_dir(p)
+                  and (include_quarantined or not p.name.endswith(QUARANTINE_SUFFIX)))
+
+
+def read_custom_data(episode_dir: Path) -> dict[str, str]:
+    meta = yaml.safe_load((episode_dir / "metadata.yaml").read_text())
+    return dict(meta["rosbag2_bagfile_information"].get("custom_data") or {})
+
+
+def read_episode_info(episode_dir: str | Path) -> EpisodeInfo:
+    episode_dir = Path(episode_dir)
+    if episode_dir.name.endswith(QUARANTINE_SUFFIX):
+        reason = (episode_dir / "REASON.txt").read_text().strip()
+        raise BagError(f"{episode_dir} is quarantined: {reason}")
+    if not (episode_dir / "metadata.yaml").is_file():
+        raise BagError(f"{episode_dir} was not closed (recorder killed?); "
+                       f"run `lam-ros bag repair {episode_dir}`")
+    with Reader(episode_dir) as reader:
+        topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
+        info = EpisodeInfo(episode_dir, reader.message_count, reader.duration * 1e-9, topics,
+                           read_custom_data(episode_dir))
+    if info.message_count == 0:
+        raise BagError(f"{episode_dir} holds zero messages")
+    return info
