@@ -1,0 +1,190 @@
+"""Drives simulated episodes over ROS: choose a seed, reset the sim, switch the policy on and off,
+watch task success on the sim clock. Used by `lam-ros evaluate` (and by anything that needs to run
+episodes against sim_node the way an operator would)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool, Trigger
+
+from lam_ros.ros import qos
+from lam_ros.ros.convert import image_to_rgb, stamp_to_sec
+
+
+class SessionError(RuntimeError):
+    """A service did not answer or refused; the message says which."""
+
+
+@dataclass
+class EpisodeOutcome:
+    success: bool
+    time_to_success_s: float | None
+    reason: str
+    frames: list[dict[str, np.ndarray]]
+
+
+class SimSession:
+    """An rclpy node of its own (spun in a background thread) that runs episodes on sim_node."""
+
+    def __init__(self, context: Context, video_topics: dict[str, str] | None = None,
+                 policy_node: str = "policy_node", sim_node: str = "sim_node"):
+        self.node = Node("lam_ros_sim_session", context=context)
+        self._lock = threading.Lock()
+        self._sim_time = None
+        self._clock_count = 0
+        self._success = False
+        self._faults = 0
+        self._recording = False
+        self._frames: list[dict[str, np.ndarray]] = []
+        self._latest: dict[str, np.ndarray] = {}
+        n = self.node
+        n.create_subscription(Clock, "/clock", self._on_clock, 10)
+        n.create_subscription(Bool, f"/{sim_node}/task_success", self._on_success, 10)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self._primary_view = next(iter(video_topics or {}), None)
+        for name, topic in (video_topics or {}).items():
+            n.create_subscription(Image, topic, lambda m, k=name: self._on_image(k, m),
+                                  qos.SENSOR)
+        self._reset = n.create_client(Trigger, f"/{sim_node}/reset")
+        self._params = n.create_client(SetParameters, f"/{sim_node}/set_parameters")
+        self._enable = n.create_client(SetBool, f"/{policy_node}/enable")
+        self._policy_node = policy_node
+        self._executor = MultiThreadedExecutor(num_threads=2, context=context)
+        self._executor.add_node(n)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    # --- callbacks: record the newest facts, nothing more
+    def _on_clock(self, msg: Clock) -> None:
+        with self._lock:
+            self._sim_time = stamp_to_sec(msg.clock)
+            self._clock_count += 1
+
+    def _on_success(self, msg: Bool) -> None:
+        with self._lock:
+            self._success = self._success or msg.data
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if self._policy_node not in status.name:
+                continue
+            for kv in status.values:
+                if kv.key == "faults_total":
+                    with self._lock:
+                        self._faults = int(kv.value)
+
+    def _on_image(self, name: str, msg: Image) -> None:
+        rgb = image_to_rgb(msg)
+        with self._lock:
+            self._latest[name] = rgb
+            if self._recording and name == self._primary_view:  # one frame per policy image
+                self._frames.append(dict(self._latest))
+
+    # --- services
+    def _call(self, client, request, timeout_s: float = 10.0):
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise SessionError(f"service {client.srv_name} is not available")
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise SessionError(f"service {client.srv_name} did not answer in {timeout_s} s")
+            time.sleep(0.002)
+        return future.result()
+
+    def wait_ready(self, timeout_s: float = 30.0, with_policy: bool = True) -> None:
+        """Waits until sim_node (and the policy node) offer their services."""
+        clients = [self._reset, self._params] + ([self._enable] if with_policy else [])
+        for client in clients:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
+
+    def set_policy_enabled(self, enabled: bool) -> None:
+        response = self._call(self._enable, SetBool.Request(data=enabled))
+        if not response.success:
+            raise SessionError(f"policy_node refused enable={enabled}: {response.message}")
+
+    def reset(self, seed: int) -> dict:
+        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=int(seed))
+        result = self._call(self._params, SetParameters.Request(
+            parameters=[Parameter(name="seed", value=value)]))
+        if not result.results[0].successful:
+            raise SessionError(f"sim_node refused seed={seed}: {result.results[0].reason}")
+        response = self._call(self._reset, Trigger.Request())
+        if not response.success:
+            raise SessionError(f"sim_node reset failed: {response.message}")
+        with self._lock:
+            self._success = False
+        return json.loads(response.message) if response.message.startswith("{") else {}
+
+    def faults(self) -> int:
+        with self._lock:
+            return self._faults
+
+    def run_episode(self, time_limit_s: float, wall_limit_s: float, record: bool = False,
+                    alive=lambda: "") -> EpisodeOutcome:
+        """After reset: enable the policy and wait for success, the sim time limit, a dead
+        process (``alive()`` returns a reason) or the wall-clock limit (a hung graph)."""
+        with self._lock:
+            count_at_reset = self._clock_count
+            self._frames, self._recording = [], record
+        start_wall = time.monotonic()
+        start_sim = self._wait_clock_after(count_at_reset, start_wall, wall_limit_s)
+        self.set_policy_enabled(True)
+        try:
+            while True:
+                with self._lock:
+                    success, now = self._success, self._sim_time
+                if success:
+                    return self._outcome(True, now - start_sim, "")
+                if now - start_sim > time_limit_s:
+                    return self._outcome(False, None, f"no success in {time_limit_s:.0f} s")
+                if (dead := alive()):
+                    return self._outcome(False, None, dead)
+                if time.monotonic() - start_wall > wall_limit_s:
+                    return self._outcome(False, None, f"hung: sim time stalled at {now:.1f} s")
+                time.sleep(0.01)
+        finally:
+            self._recording = False
+            with contextlib.suppress(SessionError):  # a dead policy node: the outcome says so
+                self.set_policy_enabled(False)
+
+    def _wait_clock_after(self, count: int, start_wall: float, wall_limit_s: float) -> float:
+        while True:
+            with self._lock:
+                if self._clock_count > count:
+                    return self._sim_time
+            if time.monotonic() - start_wall > wall_limit_s:
+                raise SessionError("sim_node published no /clock after reset")
+            time.sleep(0.002)
+
+    def _outcome(self, success: bool, t: float | None, reason: str) -> EpisodeOutcome:
+        with self._lock:
+            frames, self._frames = self._frames, []
+        return EpisodeOutcome(success, t, reason, frames)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+
+
+def make_context() -> Context:
+    context = Context()
+    rclpy.init(context=context)
+    return context
