@@ -59,13 +59,24 @@ class NodeGroup:
 
     def start(self) -> NodeGroup:
         for spec in self.specs:
-            name = spec.name or spec.executable
-            log = (self.log_dir / f"{name}.log").open("w")
-            self.procs[name] = subprocess.Popen(
-                self.command(spec), env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._spawn(spec)
         return self
+
+    def _spawn(self, spec: NodeSpec) -> None:
+        name = spec.name or spec.executable
+        log = (self.log_dir / f"{name}.log").open("a")
+        self.procs[name] = subprocess.Popen(
+            self.command(spec), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def restart(self, name: str) -> None:
+        """Stops (if needed) and starts one node again, e.g. after it crashed or hung."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._spawn(next(s for s in self.specs if (s.name or s.executable) == name))
 
     def dead(self) -> dict[str, int]:
         """Nodes that exited, with their return codes."""

@@ -49,7 +49,7 @@ class SimSession:
         self._sim_time = None
         self._clock_count = 0
         self._success = False
-        self._faults = 0
+        self._policy_status: dict[str, str] = {}
         self._recording = False
         self._frames: list[dict[str, np.ndarray]] = []
         self._latest: dict[str, np.ndarray] = {}
@@ -84,10 +84,8 @@ class SimSession:
         for status in msg.status:
             if self._policy_node not in status.name:
                 continue
-            for kv in status.values:
-                if kv.key == "faults_total":
-                    with self._lock:
-                        self._faults = int(kv.value)
+            with self._lock:
+                self._policy_status = {kv.key: kv.value for kv in status.values}
 
     def _on_image(self, name: str, msg: Image) -> None:
         rgb = image_to_rgb(msg)
@@ -133,9 +131,10 @@ class SimSession:
             self._success = False
         return json.loads(response.message) if response.message.startswith("{") else {}
 
-    def faults(self) -> int:
+    def policy_status(self) -> dict[str, str]:
+        """The newest key/values the policy node reported on /diagnostics."""
         with self._lock:
-            return self._faults
+            return dict(self._policy_status)
 
     def run_episode(self, time_limit_s: float, wall_limit_s: float, record: bool = False,
                     alive=lambda: "") -> EpisodeOutcome:

@@ -1,0 +1,127 @@
+"""`lam-ros evaluate`: closed-loop evaluation of a policy against the simulator, over ROS.
+
+sim_node (lockstep, on its own clock) and policy_node run as processes talking real DDS; each
+episode gets a held-out seed, the policy is enabled, and the sim decides success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import rclpy
+from tqdm import tqdm
+
+from lam_ros.core.profile import load_profile
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros.sim_session import EpisodeOutcome, SessionError, SimSession, make_context
+from lam_ros.sim.report import EpisodeResult, Summary, side_by_side, summarize, write_report
+from lam_ros.sim.seeds import eval_seeds
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str
+    episodes: int = 50
+    first_seed: int = 0  # index into the held-out evaluation seeds
+    report_dir: str = ""  # default: <model folder>/eval
+    profile: str = "panda_sim"
+    time_limit_s: float = 25.0  # sim seconds per episode
+    video_episodes: int = 3
+
+    def __post_init__(self) -> None:
+        if not Path(self.model).is_file():
+            raise FileNotFoundError(f"--model {self.model}: no such file")
+        if self.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="policy.onnx to evaluate")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, dest="first_seed",
+                        help="index of the first held-out evaluation seed")
+    parser.add_argument("--report", default="", dest="report_dir",
+                        help="report folder (default: <model folder>/eval)")
+    parser.add_argument("--profile", default="panda_sim")
+    parser.add_argument("--time-limit", type=float, default=25.0, dest="time_limit_s")
+    parser.add_argument("--video-episodes", type=int, default=3)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = EvalConfig(**{k: v for k, v in vars(args).items()
+                           if k in EvalConfig.__dataclass_fields__})
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    summary, report = evaluate(config)
+    print(f"report: {report}")
+    print(summary.last_line())
+    return 0
+
+
+def node_specs(config: EvalConfig) -> list[NodeSpec]:
+    return [
+        NodeSpec("sim_node", params={"profile": config.profile, "lockstep": True,
+                                     "real_time_factor": 0.0, "publish_side_view": True}),
+        NodeSpec("policy_node", use_sim_time=True,
+                 params={"profile": config.profile, "model": str(Path(config.model).resolve())}),
+    ]
+
+
+def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
+    profile = load_profile(config.profile)
+    report_dir = Path(config.report_dir or Path(config.model).parent / "eval")
+    seeds = eval_seeds(config.episodes, start=config.first_seed)
+    video_topics = {"policy": profile.cameras[0].topic, "side": "/sim_node/side_view/image_raw"}
+    results, rollouts = [], []
+    context = make_context()
+    nodes = NodeGroup(node_specs(config), log_dir=report_dir / "logs").start()
+    session = SimSession(context, video_topics)
+    try:
+        session.wait_ready(timeout_s=60.0)
+        for i, seed in enumerate(tqdm(seeds, desc="evaluate", unit="episode")):
+            record = i < config.video_episodes
+            result, frames = _episode(session, nodes, seed, config, record)
+            results.append(result)
+            if frames:
+                rollouts.append(frames)
+            tqdm.write(f"seed {seed}: {'success' if result.success else 'FAIL ' + result.reason}")
+    finally:
+        extra = _latency_figures(session.policy_status())
+        session.close()
+        nodes.stop()
+        rclpy.try_shutdown(context=context)
+    summary = summarize(results, {"model": config.model, **extra})
+    write_report(report_dir, results, summary, rollouts, fps=profile.control_hz)
+    return summary, report_dir
+
+
+def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfig,
+             record: bool) -> tuple[EpisodeResult, list]:
+    """One episode; a crashed or hung graph becomes a failed episode and is restarted."""
+    def dead() -> str:
+        return ", ".join(f"{n} exited with code {c}" for n, c in nodes.dead().items())
+
+    graph_broken = False
+    try:
+        session.set_policy_enabled(False)
+        session.reset(seed)
+        outcome = session.run_episode(config.time_limit_s, wall_limit_s=120.0, record=record,
+                                      alive=dead)
+    except SessionError as exc:
+        outcome, graph_broken = EpisodeOutcome(False, None, str(exc), []), True
+    if graph_broken or nodes.dead() or outcome.reason.startswith("hung"):
+        for name in nodes.procs:
+            nodes.restart(name)
+        session.wait_ready(timeout_s=60.0)
+    frames = [side_by_side([f[k] for k in ("policy", "side") if k in f]) for f in outcome.frames]
+    faults = int(session.policy_status().get("faults_total", 0))
+    return EpisodeResult(seed, outcome.success, outcome.time_to_success_s, faults,
+                         outcome.reason), frames
+
+
+def _latency_figures(status: dict[str, str]) -> dict[str, str]:
+    keys = [k for k in status if "p50" in k or "p99" in k or k == "provider"]
+    return {k: status[k] for k in sorted(keys)}
+
