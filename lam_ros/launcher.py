@@ -33,7 +33,7 @@ class NodeGroup:
     """Runs NodeSpecs as child processes; stops them all (SIGINT, then SIGKILL) on exit."""
 
     def __init__(self, specs: list[NodeSpec], log_dir: str | Path | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, console: bool = False):
         self.specs = specs
         self.env = {**os.environ, **(env or {})}
         self.env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -41,6 +41,7 @@ class NodeGroup:
         self._tmp = tempfile.TemporaryDirectory(prefix="lam_ros_launch_")
         self.log_dir = Path(log_dir or self._tmp.name)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.console = console  # node output to this terminal instead of log files
         self.procs: dict[str, subprocess.Popen] = {}
 
     def command(self, spec: NodeSpec) -> list[str]:
@@ -64,7 +65,7 @@ class NodeGroup:
 
     def _spawn(self, spec: NodeSpec) -> None:
         name = spec.name or spec.executable
-        log = (self.log_dir / f"{name}.log").open("a")
+        log = None if self.console else (self.log_dir / f"{name}.log").open("a")
         self.procs[name] = subprocess.Popen(
             self.command(spec), env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -92,3 +92,22 @@ def test_launch_arguments_are_declared(path):
     declared = {_literal(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
     used = {_literal(c.args[0]) for c in _calls(tree, "LaunchConfiguration")}
     assert used <= declared, f"{path.name}: undeclared launch arguments {used - declared}"
+
+
+@pytest.mark.parametrize("set_name", ["sim", "record", "policy"])
+def test_lam_ros_launch_starts_what_the_launch_file_starts(set_name):
+    from argparse import Namespace
+
+    from lam_ros.commands.launch import node_sets
+
+    args = Namespace(set=set_name, robot="panda_sim", sim=True, expert=True, data="d",
+                     task="t", model="m.onnx")
+    ours = {s.executable: sorted(Path(f).name for f in s.params_files) for s in node_sets(args)}
+    _, nodes = _nodes(ROOT / "launch" / f"{set_name}.launch.py")
+    theirs = {}
+    for node in nodes:
+        if _literal(_kwarg(node, "package")) == "lam_ros":
+            files = [_literal(i.args[0].elts[-1]) for i in _kwarg(node, "parameters").elts
+                     if not isinstance(i, ast.Dict)]
+            theirs[_literal(_kwarg(node, "executable"))] = sorted(files)
+    assert ours == theirs

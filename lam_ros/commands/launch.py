@@ -1,0 +1,66 @@
+"""`lam-ros launch sim|record|policy`: the node sets of launch/*.launch.py, without ros2 launch.
+
+On a machine with a ROS 2 distribution, prefer `ros2 launch lam_ros <set>.launch.py`; a test keeps
+the two in step (same executables, same parameter files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from lam_ros.core.paths import config_dir
+from lam_ros.launcher import NodeGroup, NodeSpec
+
+
+def _params_file(name: str) -> list[str]:
+    return [str(config_dir() / name)]
+
+
+def node_sets(args: argparse.Namespace) -> list[NodeSpec]:
+    """The nodes `lam-ros launch <set>` starts, as the matching launch file does."""
+    robot = {"profile": args.robot}
+    sim = [NodeSpec("sim_node", params=robot, params_files=_params_file("sim.yaml"))]
+    if args.set == "sim":
+        expert = [NodeSpec("expert_node", params=robot, use_sim_time=True)] if args.expert else []
+        return sim + expert
+    with_sim = sim if args.sim else []
+    if args.set == "record":
+        return [
+            NodeSpec("teleop_node", params=robot, params_files=_params_file("teleop.yaml"),
+                     use_sim_time=args.sim),
+            NodeSpec("recorder_node", params={**robot, "data_root": args.data, "task": args.task},
+                     params_files=_params_file("recorder.yaml"), use_sim_time=args.sim),
+        ] + with_sim
+    return [NodeSpec("policy_node", params={**robot, "model": args.model},
+                     params_files=_params_file("policy.yaml"), use_sim_time=args.sim)] + with_sim
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("set", choices=["sim", "record", "policy"])
+    parser.add_argument("--robot", default="panda_sim", help="robot profile name")
+    parser.add_argument("--sim", action="store_true", help="also start the simulator")
+    parser.add_argument("--expert", action="store_true", help="sim: also start the expert")
+    parser.add_argument("--data", default="lam_data", help="record: bag folder")
+    parser.add_argument("--task", default="pick_place", help="record: task name")
+    parser.add_argument("--model", default="models/demo/policy.onnx", help="policy: ONNX file")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.set == "record":
+        print("note: start the joystick driver yourself (ros2 run joy joy_node); "
+              "it comes with a ROS 2 distribution")
+    group = NodeGroup(node_sets(args), console=True, env={"PYTHONUNBUFFERED": "1"})
+    group.start()
+    print(f"lam-ros launch {args.set}: started {', '.join(group.procs)} "
+          f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops")
+    try:
+        while not group.dead():
+            time.sleep(0.5)
+        print(f"stopping: {group.dead()} exited")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        group.stop()
