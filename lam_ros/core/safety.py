@@ -1,0 +1,150 @@
+"""The safety filter every outgoing joint command passes (design.md, "Safety layer").
+
+Pure: the policy node and teleop feed it targets, measured joint positions and the time, and get
+back a Decision: either a command that is finite, inside the joint limits and at most one control
+period of travel at the velocity limit away from the last command, or no command at all. Sending
+nothing makes a position controller hold the last command it got, which is the safe position.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lam_ros.core.profile import RobotProfile
+
+# Fault kinds, also the keys of the fault counters reported in /diagnostics.
+STALE_OBSERVATION = "stale_observation"
+NON_FINITE_STATE = "non_finite_state"
+NON_FINITE_COMMAND = "non_finite_command"
+MODEL_FAILURE = "model_failure"
+NO_ACTION = "no_action"
+FAULT_KINDS = (STALE_OBSERVATION, NON_FINITE_STATE, NON_FINITE_COMMAND, MODEL_FAILURE, NO_ACTION)
+
+# Reasons for sending nothing that are not faults.
+DISABLED = "disabled"
+SENT = "sent"
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    stale_after_periods: float = field(default=3.0, metadata={
+        "help": "an observation older than this many control periods is stale: hold"})
+    max_consecutive_faults: int = field(default=5, metadata={
+        "help": "disable after this many faults in a row (re-enable explicitly)"})
+
+    def __post_init__(self) -> None:
+        stale = self.stale_after_periods
+        if not (isinstance(stale, (int, float)) and math.isfinite(stale) and stale > 0):
+            raise ValueError(f"stale_after_periods must be a finite number > 0, got {stale!r}")
+        faults = self.max_consecutive_faults
+        if not (isinstance(faults, int) and faults >= 1):
+            raise ValueError(f"max_consecutive_faults must be an integer >= 1, got {faults!r}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do this control tick: send ``command`` or, when it is None, send nothing."""
+
+    command: np.ndarray | None
+    reason: str  # SENT, DISABLED or a fault kind
+    limited: bool = False  # the target was clamped to a joint or velocity limit
+
+    @property
+    def send(self) -> bool:
+        return self.command is not None
+
+
+class SafetyFilter:
+    """Finite, joint-limited, velocity-limited commands; hold and count faults otherwise."""
+
+    def __init__(self, profile: RobotProfile, config: SafetyConfig | None = None):
+        self.config = config or SafetyConfig()
+        self.period = profile.control_period
+        self.lower = np.array([j.lower for j in profile.joints])
+        self.upper = np.array([j.upper for j in profile.joints])
+        self.max_step = np.array([j.max_velocity for j in profile.joints]) * self.period
+        self.joint_names = profile.joint_names
+        self.fault_counts: Counter[str] = Counter({kind: 0 for kind in FAULT_KINDS})
+        self.consecutive_faults = 0
+        self.commands_sent = 0
+        self.commands_limited = 0
+        self._enabled = False
+        self.disabled_reason = "not enabled yet"
+        self._last_command: np.ndarray | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.config.stale_after_periods * self.period
+
+    def enable(self) -> None:
+        """Starts sending; the first step is measured from where the robot is now."""
+        self._enabled = True
+        self.disabled_reason = ""
+        self.consecutive_faults = 0
+        self._last_command = None
+
+    def disable(self, reason: str = "disabled on request") -> None:
+        self._enabled = False
+        self.disabled_reason = reason
+
+    def forget_last_command(self) -> None:
+        """After a reset of the robot (sim) the last command no longer says where it is."""
+        self._last_command = None
+
+    def is_stale(self, observation_time: float, now: float) -> bool:
+        # A stamp far in the future is as untrustworthy as an old one (e.g. before a clock reset).
+        return abs(now - observation_time) > self.stale_after_s
+
+    def command(self, target: np.ndarray, measured_positions: np.ndarray, now: float,
+                observation_time: float | None = None) -> Decision:
+        """Filters one target (profile joint order, robot units) into a Decision."""
+        target = np.asarray(target, dtype=np.float64)
+        measured = np.asarray(measured_positions, dtype=np.float64)
+        for what, values in (("target", target), ("measured_positions", measured)):
+            if values.shape != self.lower.shape:
+                raise ValueError(f"{what} has shape {values.shape}, expected {self.lower.shape} "
+                                 f"for joints {list(self.joint_names)}")
+        if not self._enabled:
+            return Decision(None, DISABLED)
+        if observation_time is not None and self.is_stale(observation_time, now):
+            return self.fault(STALE_OBSERVATION)
+        if not np.all(np.isfinite(measured)):
+            return self.fault(NON_FINITE_STATE)
+        if not np.all(np.isfinite(target)):
+            return self.fault(NON_FINITE_COMMAND)
+        return self._send(target, measured)
+
+    def fault(self, kind: str) -> Decision:
+        """Counts a fault and holds; disables after too many in a row."""
+        if kind not in self.fault_counts:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS}")
+        if not self._enabled:
+            return Decision(None, DISABLED)
+        self.fault_counts[kind] += 1
+        self.consecutive_faults += 1
+        if self.consecutive_faults >= self.config.max_consecutive_faults:
+            self.disable(f"{self.consecutive_faults} consecutive faults, last: {kind}")
+        return Decision(None, kind)
+
+    def _send(self, target: np.ndarray, measured: np.ndarray) -> Decision:
+        reference = self._last_command if self._last_command is not None else measured
+        # The reference itself may lie outside the limits (robot pushed there); clamp it first so
+        # a command never leaves the limits even when the step limit would allow it.
+        reference = np.clip(reference, self.lower, self.upper)
+        command = np.clip(target, self.lower, self.upper)
+        command = np.clip(command, reference - self.max_step, reference + self.max_step)
+        command = np.clip(command, self.lower, self.upper)
+        limited = bool(np.any(command != target))
+        self._last_command = command
+        self.consecutive_faults = 0
+        self.commands_sent += 1
+        self.commands_limited += int(limited)
+        return Decision(command.copy(), SENT, limited)

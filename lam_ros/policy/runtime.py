@@ -1,0 +1,217 @@
+"""Runs an exported policy with onnxruntime, after checking it fits the robot.
+
+Loading either yields a runtime that has already run warm-up inferences on the best execution
+provider that actually works here, or raises one PolicyLoadError subclass whose message names what
+is wrong (not an ONNX file, no policy card, a card field that does not match the profile, an input
+or output with the wrong name, type or shape).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from lam_ros.core import features
+from lam_ros.core.profile import RobotProfile
+from lam_ros.policy.card import CARD_KEY, CardMismatchError, PolicyCard
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
+                       "CPUExecutionProvider")
+
+
+class PolicyLoadError(RuntimeError):
+    """The model cannot run on this robot; the message says why."""
+
+
+class NotOnnxError(PolicyLoadError):
+    pass
+
+
+class CardError(PolicyLoadError):
+    """The policy card is missing, malformed or does not match the robot profile."""
+
+
+class InterfaceError(PolicyLoadError):
+    """A graph input or output has the wrong name, element type or shape."""
+
+
+class NoProviderError(PolicyLoadError):
+    pass
+
+
+def read_card(model: onnx.ModelProto, model_path: Path) -> PolicyCard:
+    props = {p.key: p.value for p in model.metadata_props}
+    if CARD_KEY not in props:
+        raise CardError(f"{model_path}: no policy card (metadata_props key {CARD_KEY!r}); "
+                        f"export the model with lam_ros so it carries one")
+    try:
+        return PolicyCard.from_json(props[CARD_KEY])
+    except CardMismatchError as exc:
+        raise CardError(f"{model_path}: {exc}") from None
+
+
+def expected_inputs(card: PolicyCard) -> dict[str, tuple[str, list[int]]]:
+    """Input name -> (onnxruntime element type, shape) the card promises."""
+    inputs = {features.image_key(c.name): ("tensor(uint8)", [1, c.height, c.width, 3])
+              for c in card.cameras}
+    inputs[features.STATE] = ("tensor(float)", [1, len(card.joint_names)])
+    return inputs
+
+
+def _shape_fits(actual: Sequence[int | str | None], expected: Sequence[int]) -> bool:
+    # A symbolic dimension (str/None) fits any size; the warm-up run then checks real output.
+    return len(actual) == len(expected) and all(
+        not isinstance(a, int) or a == e for a, e in zip(actual, expected, strict=True))
+
+
+def check_interface(session: ort.InferenceSession, card: PolicyCard, model_path: Path) -> None:
+    expected = expected_inputs(card)
+    actual = {i.name: (i.type, i.shape) for i in session.get_inputs()}
+    if set(actual) != set(expected):
+        raise InterfaceError(
+            f"{model_path}: inputs are {sorted(actual)}, the card's cameras and joints need "
+            f"{sorted(expected)}")
+    for name, (dtype, shape) in expected.items():
+        if actual[name][0] != dtype or not _shape_fits(actual[name][1], shape):
+            raise InterfaceError(f"{model_path}: input {name!r} is {actual[name][0]} "
+                                 f"{actual[name][1]}, expected {dtype} {shape}")
+    outputs = [o.name for o in session.get_outputs()]
+    if features.ACTIONS not in outputs:
+        raise InterfaceError(f"{model_path}: no output {features.ACTIONS!r} (outputs: {outputs})")
+
+
+@contextlib.contextmanager
+def _native_stderr_captured() -> Iterator[list[str]]:
+    """Collects what onnxruntime's C++ logger writes to fd 2 while probing a provider."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink if line.strip())
+
+
+def _readable(message: str) -> str:
+    """onnxruntime's message without colour codes and the C++ source location prefix."""
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message).strip()
+    message = re.sub(r"^.*\] ", "", message)  # "[E:onnxruntime:..., file.cc:123 fn] "
+    message = re.sub(r"^/\S+:\d+ .*?\) ", "", message)  # "/src/file.cc:729 void fn(...) "
+    return re.sub(r"^: \d+ : \w+ : ", "", message)  # ": 1 : FAIL : "
+
+
+def _probe_reason(outcome: str, native_log: list[str]) -> str:
+    # The native log names the missing library (e.g. libcublas.so.13); that is the useful part.
+    detail = [line for line in native_log if "Failed" in line]
+    return _readable(detail[0] if detail else outcome)
+
+
+def open_session(model_bytes: bytes, providers: Sequence[str] = PREFERRED_PROVIDERS,
+                 ) -> tuple[ort.InferenceSession, str, dict[str, str]]:
+    """A session on the first provider in ``providers`` that works here.
+
+    onnxruntime-gpu lists TensorRT and CUDA even where their libraries or the GPU are missing and
+    then silently runs on CPU, so each provider is tried alone and kept only if the session
+    really runs on it. Returns (session, provider, {skipped provider: reason}).
+    """
+    available = set(ort.get_available_providers())
+    skipped: dict[str, str] = {}
+    for provider in providers:
+        if provider not in available:
+            skipped[provider] = "not in this onnxruntime build"
+            continue
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the probe's own failures are expected
+        try:
+            with _native_stderr_captured() as native_log:
+                session = ort.InferenceSession(model_bytes, options, providers=[provider],
+                                               enable_fallback=0)
+        except Exception as exc:  # onnxruntime raises bare RuntimeError/Fail types
+            skipped[provider] = _probe_reason(str(exc).splitlines()[0], native_log)
+            continue
+        ran_on = session.get_providers()
+        if ran_on and ran_on[0] == provider:
+            return session, provider, skipped
+        skipped[provider] = _probe_reason(f"the session fell back to {ran_on}", native_log)
+    raise NoProviderError(f"no execution provider works here: {skipped}")
+
+
+class PolicyRuntime:
+    """One loaded, checked and warmed-up policy for one robot profile."""
+
+    def __init__(self, model_path: str | Path, profile: RobotProfile,
+                 providers: Sequence[str] = PREFERRED_PROVIDERS, warmup_runs: int = 3):
+        self.model_path = Path(model_path)
+        self.profile = profile
+        model = _load_model(self.model_path)
+        self.card = read_card(model, self.model_path)
+        try:
+            self.card.check_against(profile)
+        except CardMismatchError as exc:
+            raise CardError(
+                f"{self.model_path} does not fit robot {profile.name!r}: {exc}") from None
+        self.session, self.provider, self.skipped_providers = open_session(
+            model.SerializeToString(), providers)
+        check_interface(self.session, self.card, self.model_path)
+        self.warmup_ms = [self._warm_up() for _ in range(max(1, warmup_runs))]
+
+    @property
+    def chunk(self) -> int:
+        return self.card.chunk
+
+    def predict(self, images: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
+        """Joint-target chunk [chunk, n_joints] (float64, robot units) for one observation.
+
+        ``images`` maps camera name -> HxWx3 uint8 RGB at the card's size; ``state`` is the joint
+        positions in profile order.
+        """
+        feed = {features.STATE: np.asarray(state, dtype=np.float32).reshape(1, -1)}
+        for camera in self.card.cameras:
+            rgb = images[camera.name]
+            if rgb.shape != (camera.height, camera.width, 3) or rgb.dtype != np.uint8:
+                raise ValueError(f"camera {camera.name!r} image is {rgb.dtype} {rgb.shape}, the "
+                                 f"policy needs uint8 {(camera.height, camera.width, 3)}")
+            feed[features.image_key(camera.name)] = rgb[np.newaxis]
+        (actions,) = self.session.run([features.ACTIONS], feed)
+        return np.asarray(actions[0], dtype=np.float64)
+
+    def _warm_up(self) -> float:
+        images = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in self.card.cameras}
+        start = time.perf_counter()
+        try:
+            actions = self.predict(images, np.asarray(self.profile.home))
+        except Exception as exc:  # a graph that fails on well-formed input is unusable
+            raise InterfaceError(f"{self.model_path}: warm-up inference failed: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        expected = (self.card.chunk, self.profile.n_joints)
+        if actions.shape != expected:
+            raise InterfaceError(f"{self.model_path}: output {features.ACTIONS!r} is "
+                                 f"{[1, *actions.shape]}, the card promises {[1, *expected]}")
+        return (time.perf_counter() - start) * 1e3
+
+
+def _load_model(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise NotOnnxError(f"model file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+        # Random bytes can decode as an empty protobuf; the checker tells a real graph apart.
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError and friends
+        raise NotOnnxError(f"{path} is not a valid ONNX model: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                           ) from None
+    return model

@@ -1,0 +1,140 @@
+"""PolicyRuntime loads real ONNX files with real onnxruntime and refuses ones that do not fit."""
+
+import dataclasses
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx_models import constant_chunk_model, default_card, hold_model
+
+from lam_ros.core.profile import CameraSpec
+from lam_ros.policy.runtime import (
+    CardError,
+    InterfaceError,
+    NoProviderError,
+    NotOnnxError,
+    PolicyLoadError,
+    PolicyRuntime,
+    open_session,
+)
+
+
+def images_for(profile, value=0):
+    return {c.name: np.full((c.height, c.width, 3), value, np.uint8) for c in profile.cameras}
+
+
+def test_hold_model_predicts_the_state_over_the_chunk(tmp_path, profile):
+    path = hold_model(tmp_path / "hold.onnx", profile, chunk=5, offset=0.25)
+    runtime = PolicyRuntime(path, profile)
+    state = np.array(profile.home)
+    actions = runtime.predict(images_for(profile, 200), state)
+    assert actions.shape == (5, profile.n_joints) and runtime.chunk == 5
+    np.testing.assert_allclose(actions, np.tile(state + 0.25, (5, 1)), atol=1e-6)
+    assert len(runtime.warmup_ms) == 3
+
+
+def test_runs_on_a_provider_that_works_and_says_why_others_were_skipped(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
+    assert runtime.session.get_providers()[0] == runtime.provider
+    for name in ("TensorrtExecutionProvider", "CUDAExecutionProvider"):
+        # On a machine without a GPU these are listed by onnxruntime-gpu but cannot run.
+        if name in ort.get_available_providers() and runtime.provider != name:
+            assert runtime.skipped_providers[name]
+
+
+def test_provider_missing_from_the_build_is_skipped_with_its_reason(tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile)
+    runtime = PolicyRuntime(path, profile,
+                            providers=("NoSuchExecutionProvider", "CPUExecutionProvider"))
+    assert runtime.provider == "CPUExecutionProvider"
+    assert runtime.skipped_providers == {
+        "NoSuchExecutionProvider": "not in this onnxruntime build"}
+
+
+def test_no_working_provider_is_a_load_error(tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile)
+    with pytest.raises(NoProviderError, match="NoSuchExecutionProvider"):
+        PolicyRuntime(path, profile, providers=("NoSuchExecutionProvider",))
+
+
+def test_open_session_prefers_the_listed_order(tmp_path, profile):
+    data = hold_model(tmp_path / "m.onnx", profile).read_bytes()
+    session, provider, skipped = open_session(data, ("CPUExecutionProvider",))
+    assert provider == "CPUExecutionProvider" and skipped == {}
+    assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("content", [b"", b"definitely not a protobuf \xff\xfe", b"\x08\x07"])
+def test_a_file_that_is_not_onnx(tmp_path, profile, content):
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(content)
+    with pytest.raises(NotOnnxError, match="policy.onnx"):
+        PolicyRuntime(path, profile)
+
+
+def test_missing_file(tmp_path, profile):
+    with pytest.raises(NotOnnxError, match="does not exist"):
+        PolicyRuntime(tmp_path / "nope.onnx", profile)
+
+
+def test_missing_card(tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile, card_json=None)
+    with pytest.raises(CardError, match="no policy card"):
+        PolicyRuntime(path, profile)
+
+
+def test_malformed_card(tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile, card_json="{not json")
+    with pytest.raises(CardError, match="malformed"):
+        PolicyRuntime(path, profile)
+
+
+def _card_with(profile, **changes):
+    card = json.loads(default_card(profile, 4))
+    card.update(changes)
+    return json.dumps(card)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"joint_names": ["a", "b", "c", "d", "e", "f", "g", "h"]}, "joint_names"),
+    ({"cameras": [{"name": "wrist", "width": 96, "height": 96}]}, "cameras"),
+    ({"control_hz": 30.0}, "control_hz"),
+])
+def test_card_mismatch_names_the_field(tmp_path, profile, changes, field):
+    path = hold_model(tmp_path / "m.onnx", profile, card_json=_card_with(profile, **changes))
+    with pytest.raises(CardError, match=rf"does not fit robot 'panda_sim': {field}:"):
+        PolicyRuntime(path, profile)
+
+
+def test_wrong_input_shape_is_named(tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile, state_shape=[1, profile.n_joints + 1])
+    with pytest.raises(InterfaceError, match=r"input 'state' is tensor\(float\) \[1, 9\]"):
+        PolicyRuntime(path, profile)
+
+
+def test_input_for_a_camera_the_profile_lacks(tmp_path, profile):
+    # The model was built for a two-camera robot, but its card claims the one-camera profile.
+    wrist = CameraSpec("wrist", "/wrist/image_raw", 64, 64)
+    two_cameras = dataclasses.replace(profile, cameras=(*profile.cameras, wrist))
+    path = hold_model(tmp_path / "m.onnx", two_cameras, card_json=default_card(profile, 4))
+    with pytest.raises(InterfaceError, match="image_wrist"):
+        PolicyRuntime(path, profile)
+
+
+def test_output_chunk_must_match_the_card(tmp_path, profile):
+    card = default_card(profile, chunk=7)
+    path = constant_chunk_model(tmp_path / "m.onnx", profile, np.zeros((3, 8)), card_json=card)
+    with pytest.raises(InterfaceError, match=r"\[1, 3, 8\], the card promises \[1, 7, 8\]"):
+        PolicyRuntime(path, profile)
+
+
+def test_every_load_failure_is_a_policy_load_error():
+    for cls in (NotOnnxError, CardError, InterfaceError, NoProviderError):
+        assert issubclass(cls, PolicyLoadError)
+
+
+def test_predict_refuses_an_image_of_the_wrong_size(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
+    with pytest.raises(ValueError, match="front"):
+        runtime.predict({"front": np.zeros((48, 48, 3), np.uint8)}, np.array(profile.home))

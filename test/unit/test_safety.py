@@ -1,0 +1,182 @@
+"""The safety filter: finite, joint-limited, velocity-limited commands or none at all."""
+
+import numpy as np
+import pytest
+
+from lam_ros.core import safety
+from lam_ros.core.safety import Decision, SafetyConfig, SafetyFilter
+
+
+@pytest.fixture
+def limits(profile):
+    lower = np.array([j.lower for j in profile.joints])
+    upper = np.array([j.upper for j in profile.joints])
+    max_step = np.array([j.max_velocity for j in profile.joints]) * profile.control_period
+    return lower, upper, max_step
+
+
+def enabled_filter(profile, **config) -> SafetyFilter:
+    filt = SafetyFilter(profile, SafetyConfig(**config))
+    filt.enable()
+    return filt
+
+
+def test_starts_disabled_and_sends_nothing(profile):
+    filt = SafetyFilter(profile)
+    home = np.array(profile.home)
+    decision = filt.command(home, home, now=0.0)
+    assert not filt.enabled
+    assert decision == Decision(None, safety.DISABLED)
+    assert sum(filt.fault_counts.values()) == 0
+
+
+def test_enable_then_a_reachable_target_is_sent_unchanged(profile):
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    target = home - 0.01  # the gripper's home is its upper limit
+    decision = filt.command(target, home, now=0.0)
+    assert decision.send and decision.reason == safety.SENT and not decision.limited
+    np.testing.assert_allclose(decision.command, target)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_targets_stay_in_limits_and_velocity(profile, limits, seed):
+    rng = np.random.default_rng(seed)
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    measured = rng.uniform(lower, upper)
+    previous = measured
+    for tick in range(30):
+        target = rng.uniform(lower - 2.0, upper + 2.0)
+        decision = filt.command(target, measured, now=tick * 0.1)
+        assert decision.send
+        command = decision.command
+        assert np.all(np.isfinite(command))
+        assert np.all(command >= lower) and np.all(command <= upper)
+        assert np.all(np.abs(command - previous) <= max_step + 1e-12)
+        previous = command
+        measured = rng.uniform(lower, upper)  # steps are measured from the last command, not this
+
+
+def test_far_target_moves_one_velocity_step_from_measured_after_enable(profile, limits):
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    measured = np.array(profile.home)
+    decision = filt.command(upper, measured, now=0.0)
+    assert decision.limited
+    np.testing.assert_allclose(decision.command, np.minimum(measured + max_step, upper))
+
+
+def test_beyond_limit_target_is_clamped_to_the_limit(profile, limits):
+    lower, upper, _ = limits
+    filt = enabled_filter(profile)
+    near_upper = upper - 1e-3
+    decision = filt.command(upper + 5.0, near_upper, now=0.0)
+    np.testing.assert_allclose(decision.command, upper)
+    assert decision.limited
+
+
+def test_measured_outside_limits_still_yields_command_inside(profile, limits):
+    lower, upper, _ = limits
+    filt = enabled_filter(profile)
+    decision = filt.command(lower - 1.0, lower - 0.5, now=0.0)
+    assert np.all(decision.command >= lower)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_target_is_not_sent_and_counted(profile, bad):
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    target = home.copy()
+    target[3] = bad
+    decision = filt.command(target, home, now=0.0)
+    assert not decision.send and decision.reason == safety.NON_FINITE_COMMAND
+    assert filt.fault_counts[safety.NON_FINITE_COMMAND] == 1
+
+
+def test_non_finite_measured_state_is_not_sent(profile):
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    measured = home.copy()
+    measured[0] = np.nan
+    decision = filt.command(home, measured, now=0.0)
+    assert not decision.send and decision.reason == safety.NON_FINITE_STATE
+
+
+@pytest.mark.parametrize(("age_periods", "stale"), [(0.0, False), (2.9, False), (3.1, True),
+                                                    (-3.1, True), (100.0, True)])
+def test_stale_observation_holds(profile, age_periods, stale):
+    filt = enabled_filter(profile, stale_after_periods=3.0)
+    home = np.array(profile.home)
+    now = 50.0
+    decision = filt.command(home, home, now, observation_time=now - age_periods * 0.1)
+    assert decision.send is not stale
+    assert filt.fault_counts[safety.STALE_OBSERVATION] == int(stale)
+
+
+def test_consecutive_faults_disable_and_success_resets_the_count(profile):
+    filt = enabled_filter(profile, max_consecutive_faults=3)
+    home = np.array(profile.home)
+    filt.fault(safety.MODEL_FAILURE)
+    filt.fault(safety.MODEL_FAILURE)
+    assert filt.command(home, home, 0.0).send  # a good command breaks the run of faults
+    assert filt.consecutive_faults == 0
+    for _ in range(3):
+        filt.fault(safety.STALE_OBSERVATION)
+    assert not filt.enabled
+    assert "3 consecutive faults" in filt.disabled_reason
+    assert filt.command(home, home, 0.1).reason == safety.DISABLED
+    assert filt.fault(safety.MODEL_FAILURE).reason == safety.DISABLED  # not counted when off
+    assert filt.fault_counts[safety.MODEL_FAILURE] == 2
+    assert filt.fault_counts[safety.STALE_OBSERVATION] == 3
+
+
+def test_re_enable_is_explicit_and_steps_from_measured_again(profile, limits):
+    _, _, max_step = limits
+    filt = enabled_filter(profile, max_consecutive_faults=1)
+    home = np.array(profile.home)
+    filt.command(home + max_step, home, 0.0)
+    filt.fault(safety.MODEL_FAILURE)
+    assert not filt.enabled
+    filt.enable()
+    measured = home - max_step / 2
+    decision = filt.command(home + 10 * max_step, measured, 0.1)
+    np.testing.assert_allclose(decision.command,
+                               np.clip(measured + max_step, *limits[:2]))
+
+
+def test_forget_last_command_measures_from_the_robot(profile, limits):
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    filt.command(home, home, 0.0)
+    moved = np.clip(home + 0.5, lower, upper)  # e.g. a simulation reset teleported the arm
+    filt.forget_last_command()
+    decision = filt.command(moved, moved, 0.1)
+    np.testing.assert_allclose(decision.command, moved)
+
+
+def test_disable_on_request_names_the_reason(profile):
+    filt = enabled_filter(profile)
+    filt.disable("operator")
+    assert not filt.enabled and filt.disabled_reason == "operator"
+
+
+def test_wrong_shape_names_the_joints(profile):
+    filt = enabled_filter(profile)
+    with pytest.raises(ValueError, match="panda_joint1"):
+        filt.command(np.zeros(3), np.zeros(profile.n_joints), 0.0)
+
+
+def test_unknown_fault_kind_is_refused(profile):
+    with pytest.raises(ValueError, match="bogus"):
+        enabled_filter(profile).fault("bogus")
+
+
+@pytest.mark.parametrize(("field", "value"), [("stale_after_periods", 0.0),
+                                              ("stale_after_periods", float("nan")),
+                                              ("max_consecutive_faults", 0),
+                                              ("max_consecutive_faults", 2.5)])
+def test_config_names_the_bad_value(field, value):
+    with pytest.raises(ValueError, match=field):
+        SafetyConfig(**{field: value})
