@@ -28,3 +28,8 @@ STATUS = QoSProfile(
 RECORD = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.BEST_EFFORT
 )
+
+# Simulated /clock: reliable, shallow; fits rclpy's best-effort time source and reliable readers.
+CLOCK = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+)
