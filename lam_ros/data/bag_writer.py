@@ -149,6 +149,10 @@ class EpisodeWriter:
             self._last_flush_ns = receive_ns
 
     @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(t.topic for t in self._topics)
+
+    @property
     def message_count(self) -> int:
         return sum(self.health.counts().values())
 

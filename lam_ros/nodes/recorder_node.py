@@ -1,0 +1,263 @@
+"""recorder_node: records demonstration episodes as rosbag2 (MCAP) directories.
+
+Raw subscriptions hand the CDR bytes straight to a writer thread (no deserialization). Services
+~/start (Trigger), ~/stop (SetBool: data = success) and ~/discard (Trigger); JSON status on
+~/status. Topics: the profile's joint states, cameras and command topic, plus the
+``topics_when_present`` that have a publisher.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
+
+from lam_ros.core import features
+from lam_ros.core.profile import load_profile
+from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
+from lam_ros.data.recording import EpisodeRecorder
+from lam_ros.ros import qos
+from lam_ros.ros.params import declare_config
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    data_root: str = field(default="lam_data", metadata={
+        "help": "episodes go to <data_root>/<task>/episode_NNNNNN"})
+    task: str = field(default="pick_place", metadata={"help": "task name (a folder)"})
+    profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
+    topics_when_present: tuple[str, ...] = field(default=("/joy", "/clock"), metadata={
+        "help": "further topics, recorded once they have a publisher (type from the graph)"})
+    min_free_disk_mb: float = field(default=500.0, metadata={
+        "help": "end the episode as failed when free disk falls below this"})
+    silence_warn_s: float = field(default=2.0, metadata={
+        "help": "warn when a recorded topic is silent for longer than this"})
+    seed: int = field(default=-1, metadata={
+        "help": "sim seed of the next episode (stored in custom_data; -1 = none)"})
+    note: str = field(default="", metadata={"help": "operator note stored with the episode"})
+    flush_period_s: float = field(default=0.5, metadata={
+        "help": "longest span of messages a killed recorder can lose"})
+    queue_depth: int = field(default=1000, metadata={"help": "subscription history depth"})
+    status_period_s: float = field(default=0.5, metadata={"help": "status/monitor period"})
+
+    def __post_init__(self) -> None:
+        for name in ("min_free_disk_mb", "silence_warn_s", "flush_period_s", "status_period_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not self.task or "/" in self.task:
+            raise ValueError(f"task must be a non-empty folder name, got {self.task!r}")
+        if self.queue_depth < 1:
+            raise ValueError(f"queue_depth must be >= 1, got {self.queue_depth}")
+        bad = [t for t in self.topics_when_present if t and not t.startswith("/")]
+        if bad:
+            raise ValueError(f"topics_when_present must be absolute topic names, got {bad}")
+
+
+def profile_topics(profile) -> dict[str, str]:
+    """Topic -> message type that every episode of this robot records."""
+    command_type = {"float64_multi_array": "std_msgs/msg/Float64MultiArray",
+                    "joint_trajectory": "trajectory_msgs/msg/JointTrajectory"}
+    topics = {profile.joint_states_topic: "sensor_msgs/msg/JointState",
+              profile.command.topic: command_type[profile.command.interface]}
+    for cam in profile.cameras:
+        image_type = "CompressedImage" if cam.compressed else "Image"
+        topics[cam.topic] = f"sensor_msgs/msg/{image_type}"
+    return topics
+
+
+def message_class(msgtype: str):
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class RecorderNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("recorder_node", **kwargs)
+        self.config = declare_config(self, RecorderConfig, on_change=self._on_config)
+        self.profile = load_profile(self.config.profile)
+        self.wanted = profile_topics(self.profile)
+        self.recorder = EpisodeRecorder(Path(self.config.data_root) / self.config.task,
+                                        self.config.flush_period_s)
+        self.subscribed: dict[str, TopicSpec] = {}
+        self.type_conflicts: dict[str, str] = {}
+        self.last_stop = ""
+        control = MutuallyExclusiveCallbackGroup()  # start/stop/discard/monitor never overlap
+        self.status_pub = self.create_publisher(String, "~/status", qos.STATUS)
+        self.create_service(Trigger, "~/start", self._on_start, callback_group=control)
+        self.create_service(SetBool, "~/stop", self._on_stop, callback_group=control)
+        self.create_service(Trigger, "~/discard", self._on_discard, callback_group=control)
+        self.create_timer(self.config.status_period_s, self._monitor, callback_group=control)
+        self.create_timer(1.0, self._discover)
+        self._discover()
+
+    def _on_config(self, config: RecorderConfig) -> None:
+        self.config = config  # seed, note and the disk floor apply from now on
+
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    # --- topics
+    def _discover(self) -> None:
+        graph = dict(self.get_topic_names_and_types())
+        wanted = {**{t: "" for t in self.config.topics_when_present if t}, **self.wanted}
+        for topic, expected in wanted.items():
+            types = graph.get(topic, [])
+            if topic in self.subscribed:
+                self._check_type(topic, types)
+            elif types and (not expected or expected in types):
+                self._subscribe(topic, expected or types[0])
+            elif types:
+                self._report_conflict(topic, f"expected {expected}, graph offers {types}")
+
+    def _subscribe(self, topic: str, msgtype: str) -> None:
+        offers = [info.qos_profile for info in self.get_publishers_info_by_topic(topic)]
+        if not offers:
+            return
+        reliable = all(o.reliability == ReliabilityPolicy.RELIABLE for o in offers)
+        try:
+            spec = TopicSpec(topic, msgtype, reliable=reliable, depth=offers[0].depth or 1,
+                             transient_local=any(o.durability == DurabilityPolicy.TRANSIENT_LOCAL
+                                                 for o in offers))
+            msg_class = message_class(msgtype)
+        except (BagError, ImportError, AttributeError) as exc:
+            self._report_conflict(topic, f"cannot record type {msgtype}: {exc}")
+            return
+        profile = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self.config.queue_depth,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(msg_class, topic, lambda cdr, t=topic: self._on_message(t, cdr),
+                                 profile, raw=True)
+        self.subscribed[topic] = spec
+        self.get_logger().info(f"recording {topic} [{msgtype}] "
+                               f"({'reliable' if reliable else 'best effort'})")
+
+    def _on_message(self, topic: str, cdr: bytes) -> None:
+        self.recorder.put(topic, cdr, self.now_ns())
+
+    def _check_type(self, topic: str, types: list[str]) -> None:
+        if types and self.subscribed[topic].msgtype not in types:
+            self._report_conflict(topic, f"type changed from {self.subscribed[topic].msgtype} "
+                                         f"to {types}; still recording the original type")
+
+    def _report_conflict(self, topic: str, problem: str) -> None:
+        self.type_conflicts[topic] = problem
+        self.get_logger().warning(f"{topic}: {problem}", throttle_duration_sec=10.0)
+
+    def episode_topics(self) -> list[TopicSpec]:
+        """Subscribed topics, plus profile topics nobody publishes yet (they show 0 messages)."""
+        silent = [TopicSpec(t, m) for t, m in self.wanted.items() if t not in self.subscribed]
+        return [*self.subscribed.values(), *silent]
+
+    # --- episodes
+    def start_episode(self) -> tuple[bool, str]:
+        free_mb = free_disk_mb(self.config.data_root)
+        if free_mb < self.config.min_free_disk_mb:
+            return False, (f"only {free_mb:.0f} MB free under {self.config.data_root}, below "
+                           f"min_free_disk_mb={self.config.min_free_disk_mb:.0f}")
+        facts = {features.EPISODE_TASK: self.config.task,
+                 features.EPISODE_PROFILE: self.profile.name,
+                 features.EPISODE_PROFILE_HASH: self.profile.fingerprint(),
+                 features.EPISODE_NOTE: self.config.note}
+        if self.config.seed >= 0:
+            facts[features.EPISODE_SEED] = str(self.config.seed)
+        try:
+            episode_dir = self.recorder.start(self.episode_topics(), facts, self.now_ns())
+        except (RuntimeError, OSError) as exc:
+            return False, f"cannot start an episode: {exc}"
+        self.get_logger().info(f"recording {episode_dir}")
+        return True, str(episode_dir)
+
+    def stop_episode(self, success: bool, reason: str) -> tuple[bool, str]:
+        if not self.recorder.recording:
+            return False, "not recording"
+        counts = self.recorder.status(self.now_ns())["counts"]
+        try:
+            episode_dir = self.recorder.stop(success, reason, self.now_ns())
+        except (BagError, OSError) as exc:
+            return False, f"closing the episode failed: {exc}"
+        self.last_stop = f"{episode_dir.name}: {reason}"
+        self.get_logger().info(f"closed {episode_dir} ({reason}); messages {counts}")
+        return True, json.dumps({"episode_dir": str(episode_dir), "counts": counts})
+
+    def _on_start(self, request, response):
+        response.success, response.message = self.start_episode()
+        self._publish_status()
+        return response
+
+    def _on_stop(self, request, response):
+        reason = "operator: success" if request.data else "operator: failure"
+        response.success, response.message = self.stop_episode(request.data, reason)
+        self._publish_status()
+        return response
+
+    def _on_discard(self, request, response):
+        if not self.recorder.recording:
+            response.success, response.message = False, "not recording"
+        else:
+            response.success, response.message = True, f"deleted {self.recorder.discard()}"
+        self._publish_status()
+        return response
+
+    # --- monitoring
+    def _monitor(self) -> None:
+        if self.recorder.recording:
+            self._check_disk()
+        if self.recorder.recording:
+            silent = self.recorder.silent_topics(self.now_ns(), self.config.silence_warn_s)
+            if silent:
+                self.get_logger().warning(f"silent for > {self.config.silence_warn_s} s: {silent}",
+                                       throttle_duration_sec=5.0)
+        if self.recorder.write_errors:
+            self.get_logger().error(f"{self.recorder.write_errors} messages failed to write; "
+                                    f"last: {self.recorder.last_error}", throttle_duration_sec=5.0)
+        self._publish_status()
+
+    def _check_disk(self) -> None:
+        free_mb = free_disk_mb(self.config.data_root)
+        if free_mb < self.config.min_free_disk_mb:
+            reason = (f"disk floor: {free_mb:.0f} MB free < min_free_disk_mb="
+                      f"{self.config.min_free_disk_mb:.0f}; episode ended as failed")
+            self.get_logger().error(reason)
+            self.stop_episode(False, reason)
+
+    def _publish_status(self) -> None:
+        status = self.recorder.status(self.now_ns())
+        status.update(type_conflicts=self.type_conflicts, last_stop=self.last_stop)
+        self.status_pub.publish(String(data=json.dumps(status)))
+
+    def close(self) -> None:
+        """Closes an open episode (as failed: it did not end by the operator's choice)."""
+        if self.recorder.recording:
+            self.stop_episode(False, "recorder shut down while recording")
+        self.recorder.shutdown()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = RecorderNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

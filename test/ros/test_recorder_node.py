@@ -1,0 +1,142 @@
+"""recorder_node in-process over real DDS: episodes read back by rosbags and mcap."""
+
+import json
+import threading
+import time
+
+import pytest
+from mcap.reader import make_reader
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from lam_ros.core import features
+from lam_ros.data.bag_info import read_episode_info
+from lam_ros.data.bag_writer import TYPESTORE
+from lam_ros.nodes.recorder_node import RecorderNode
+
+pytestmark = pytest.mark.ros
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def wait_for(condition, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+class Graph:
+    """A recorder node and an operator node (publishers + service clients), spun in a thread."""
+
+    def __init__(self, context, data_root, **params):
+        overrides = [Parameter("data_root", value=str(data_root)),
+                     Parameter("status_period_s", value=0.1)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.recorder = RecorderNode(context=context, parameter_overrides=overrides)
+        self.operator = Node("operator", context=context)
+        self.joints = self.operator.create_publisher(JointState, "/joint_states", RELIABLE)
+        self.commands = self.operator.create_publisher(
+            Float64MultiArray, "/forward_position_controller/commands", RELIABLE)
+        self.start = self.operator.create_client(Trigger, "/recorder_node/start")
+        self.stop = self.operator.create_client(SetBool, "/recorder_node/stop")
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in (self.recorder, self.operator):
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        wait_for(lambda: {"/joint_states", "/forward_position_controller/commands"}
+                 <= set(self.recorder.subscribed), what="recorder subscriptions")
+        wait_for(lambda: self.joints.get_subscription_count() > 0, what="DDS match")
+
+    def call(self, client, request):
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(request)
+        wait_for(future.done, what=f"{client.srv_name} answer")
+        return future.result()
+
+    def publish(self, n, stamp0_s=100.0):
+        for i in range(n):
+            msg = JointState(name=["panda_joint1"], position=[0.01 * i])
+            msg.header.stamp.sec = int(stamp0_s) + i // 100
+            msg.header.stamp.nanosec = (i % 100) * 10_000_000
+            self.joints.publish(msg)
+            if i % 10 == 0:
+                self.commands.publish(Float64MultiArray(data=[float(i)] * 8))
+            time.sleep(0.002)
+
+    def counts(self):
+        return self.recorder.recorder.status(0)["counts"]
+
+    def close(self):
+        self.recorder.close()
+        self.executor.shutdown()
+        for node in (self.recorder, self.operator):
+            node.destroy_node()
+
+
+@pytest.fixture
+def graph(rclpy_context, tmp_path, request):
+    g = Graph(rclpy_context, tmp_path, **getattr(request, "param", {}))
+    yield g
+    g.close()
+
+
+def test_episode_counts_and_stamps_round_trip(graph, tmp_path):
+    graph.recorder.set_parameters([Parameter("seed", value=42)])
+    started = graph.call(graph.start, Trigger.Request())
+    assert started.success, started.message
+    graph.publish(300)
+    wait_for(lambda: graph.counts().get("/joint_states") == 300, what="300 joint states")
+    stopped = graph.call(graph.stop, SetBool.Request(data=True))
+    assert stopped.success, stopped.message
+    episode = tmp_path / "pick_place" / "episode_000000"
+    assert json.loads(stopped.message)["episode_dir"] == str(episode)
+
+    with Reader(episode) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        stamps = [TYPESTORE.deserialize_cdr(raw, c.msgtype).header.stamp
+                  for c, _, raw in reader.messages() if c.topic == "/joint_states"]
+    assert counts["/joint_states"] == 300
+    assert counts["/forward_position_controller/commands"] == 30
+    assert [(s.sec, s.nanosec) for s in stamps] == [
+        (100 + i // 100, (i % 100) * 10_000_000) for i in range(300)]
+    with (episode / "episode_000000.mcap").open("rb") as f:
+        mcap_counts = {}
+        for _, channel, _ in make_reader(f).iter_messages():
+            mcap_counts[channel.topic] = mcap_counts.get(channel.topic, 0) + 1
+    assert mcap_counts == {t: c for t, c in counts.items() if c}
+
+    info = read_episode_info(episode)
+    assert info.success
+    assert info.custom_data[features.EPISODE_SEED] == "42"
+    assert info.custom_data[features.EPISODE_TASK] == "pick_place"
+    assert info.custom_data[features.EPISODE_PROFILE] == "panda_sim"
+    assert info.health["/joint_states"]["count"] == 300
+    assert info.health["/joint_states"]["out_of_order"] == 0
+    assert info.health["/front/image_raw"]["count"] == 0  # nobody published: visible, not hidden
+
+
+def test_disk_floor_ends_episode_as_failed(graph, tmp_path):
+    assert graph.call(graph.start, Trigger.Request()).success
+    graph.publish(50)
+    wait_for(lambda: graph.counts().get("/joint_states") == 50, what="50 joint states")
+    graph.recorder.set_parameters([Parameter("min_free_disk_mb", value=1e12)])
+    wait_for(lambda: graph.recorder.last_stop, what="episode to end")
+    info = read_episode_info(tmp_path / "pick_place" / "episode_000000")
+    assert not info.success
+    assert "disk floor" in info.custom_data[features.EPISODE_STOP_REASON]
+    assert info.topics["/joint_states"][1] == 50
+
+    refused = graph.call(graph.start, Trigger.Request())  # the node is alive and says why
+    assert not refused.success
+    assert "min_free_disk_mb" in refused.message
+    graph.recorder.set_parameters([Parameter("min_free_disk_mb", value=0.0)])
+    assert graph.call(graph.start, Trigger.Request()).success
+    assert graph.call(graph.stop, SetBool.Request(data=False)).success
+    assert (tmp_path / "pick_place" / "episode_000001" / "metadata.yaml").is_file()
