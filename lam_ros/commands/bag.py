@@ -1,0 +1,74 @@
+"""`lam-ros bag info <dir>` and `lam-ros bag repair <dir>`: <dir> is a task folder of episodes
+or one episode folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lam_ros.core import features
+from lam_ros.data.bag_info import find_episodes, read_episode_info
+from lam_ros.data.bag_repair import repair_episode
+from lam_ros.data.bag_writer import BagError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = sub.add_parser("info", help="episode facts and per-topic health")
+    info.add_argument("path", type=Path, help="task folder or episode folder")
+    repair = sub.add_parser("repair", help="salvage or quarantine unfinished episodes")
+    repair.add_argument("path", type=Path, help="task folder or episode folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        episodes = find_episodes(args.path, include_quarantined=args.action == "info")
+    except BagError as exc:
+        print(f"error: {exc}")
+        return 2
+    if not episodes:
+        print(f"error: no episodes under {args.path}")
+        return 2
+    return (show_info if args.action == "info" else repair)(episodes)
+
+
+def show_info(episodes: list[Path]) -> int:
+    problems = 0
+    for episode_dir in episodes:
+        try:
+            info = read_episode_info(episode_dir)
+        except BagError as exc:
+            print(f"{episode_dir.name}: UNUSABLE: {exc}")
+            problems += 1
+            continue
+        data = info.custom_data
+        print(f"{episode_dir.name}: {info.message_count} messages, {info.duration_s:.2f} s, "
+              f"success={data.get(features.EPISODE_SUCCESS, '?')} "
+              f"status={data.get(features.EPISODE_STATUS, '?')} "
+              f"task={data.get(features.EPISODE_TASK, '?')} "
+              f"seed={data.get(features.EPISODE_SEED, '-')}")
+        if data.get(features.EPISODE_STOP_REASON):
+            print(f"  stop reason: {data[features.EPISODE_STOP_REASON]}")
+        health = info.health
+        for topic, (msgtype, count) in sorted(info.topics.items()):
+            h = health.get(topic, {})
+            print(f"  {topic:<40} {msgtype:<36} {count:>7} msgs "
+                  f"{h.get('mean_hz', 0.0):8.2f} Hz  max gap {h.get('max_gap_s', 0.0):.3f} s  "
+                  f"out-of-order {h.get('out_of_order', 0)}")
+    print(f"{len(episodes)} episode(s), {problems} unusable")
+    return 1 if problems else 0
+
+
+def repair(episodes: list[Path]) -> int:
+    counts = {"intact": 0, "repaired": 0, "quarantined": 0}
+    for episode_dir in episodes:
+        try:
+            result = repair_episode(episode_dir)
+        except (BagError, OSError) as exc:
+            print(f"{episode_dir.name}: repair failed: {exc}")
+            return 1
+        counts[result.status] += 1
+        if result.status != "intact":
+            print(f"{episode_dir.name}: {result.status} -> {result.episode_dir}: {result.reason}")
+    print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    return 0

@@ -1,0 +1,120 @@
+"""A recorder killed with SIGKILL mid-episode: earlier episodes intact, the open one salvaged."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
+
+from lam_ros.core import features
+from lam_ros.data.bag_info import read_episode_info
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros import qos
+
+pytestmark = pytest.mark.ros
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def wait_for(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+class Operator:
+    def __init__(self, context):
+        self.node = Node("kill_test_operator", context=context)
+        self.joints = self.node.create_publisher(JointState, "/joint_states", RELIABLE)
+        self.start = self.node.create_client(Trigger, "/recorder_node/start")
+        self.stop = self.node.create_client(SetBool, "/recorder_node/stop")
+        self.status = {}
+        self.node.create_subscription(String, "/recorder_node/status",
+                                      lambda m: setattr(self, "status", json.loads(m.data)),
+                                      qos.STATUS)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+        self.published = 0
+        self.streaming = False
+
+    def call(self, client, request):
+        assert client.wait_for_service(timeout_sec=20), f"{client.srv_name} missing"
+        future = client.call_async(request)
+        wait_for(future.done, what=client.srv_name)
+        return future.result()
+
+    def publish_one(self):
+        msg = JointState(name=["panda_joint1"], position=[float(self.published)])
+        msg.header.stamp.sec = self.published
+        self.joints.publish(msg)
+        self.published += 1
+        time.sleep(0.004)
+
+    def stream(self):
+        while self.streaming:
+            self.publish_one()
+
+    def written(self):
+        return self.status.get("counts", {}).get("/joint_states", 0)
+
+
+def test_sigkill_mid_episode(tmp_path):
+    context = Context()
+    rclpy.init(context=context)
+    spec = NodeSpec("recorder_node", params={"data_root": str(tmp_path), "flush_period_s": 0.2,
+                                             "status_period_s": 0.1})
+    group = NodeGroup([spec], log_dir=tmp_path / "logs").start()
+    operator = Operator(context)
+    try:
+        wait_for(lambda: operator.joints.get_subscription_count() > 0, what="recorder subscribes")
+        assert operator.call(operator.start, Trigger.Request()).success
+        for _ in range(200):
+            operator.publish_one()
+        wait_for(lambda: operator.written() == 200, what="episode 1 written")
+        assert operator.call(operator.stop, SetBool.Request(data=True)).success
+
+        assert operator.call(operator.start, Trigger.Request()).success
+        operator.streaming = True
+        streamer = threading.Thread(target=operator.stream)
+        streamer.start()
+        wait_for(lambda: operator.written() >= 100, what="episode 2 under way")
+        surely_flushed = operator.written()
+        time.sleep(1.0)  # keep streaming: later writes flush everything before surely_flushed
+        os.killpg(group.procs["recorder_node"].pid, signal.SIGKILL)
+        group.procs["recorder_node"].wait()
+        operator.streaming = False
+        streamer.join()
+    finally:
+        operator.executor.shutdown()
+        group.stop()
+        rclpy.try_shutdown(context=context)
+
+    task_dir = tmp_path / "pick_place"
+    first = read_episode_info(task_dir / "episode_000000")
+    assert first.topics["/joint_states"][1] == 200 and first.success
+
+    repair = subprocess.run([sys.executable, "-m", "lam_ros.cli", "bag", "repair", str(task_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    assert "1 intact, 1 repaired, 0 quarantined" in repair.stdout
+    second = read_episode_info(task_dir / "episode_000001")
+    assert second.custom_data[features.EPISODE_STATUS] == "repaired"
+    assert not second.success
+    assert second.topics["/joint_states"][1] >= surely_flushed > 0
+    info = subprocess.run([sys.executable, "-m", "lam_ros.cli", "bag", "info", str(task_dir)],
+                          capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0, info.stdout
+    assert "status=repaired" in info.stdout and "0 unusable" in info.stdout
