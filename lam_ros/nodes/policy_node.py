@@ -1,0 +1,198 @@
+"""policy_node: runs an exported ONNX policy at the control rate, through the safety filter.
+
+Subscribes the profile's cameras and joint states, publishes joint targets on the profile's command
+topic (Float64MultiArray or JointTrajectory). Starts disabled: ``~/enable`` (std_srvs/SetBool)
+switches it on and off. Reports provider, latencies, rate and fault counters on /diagnostics.
+A model that does not fit the robot ends the node with one log line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.core import safety
+from lam_ros.core.chunking import ChunkScheduler
+from lam_ros.core.profile import ProfileError, load_profile
+from lam_ros.core.safety import SafetyConfig, SafetyFilter
+from lam_ros.policy.controller import PolicyController, TickResult
+from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyRuntime
+from lam_ros.ros import qos
+from lam_ros.ros.convert import (
+    float64_command,
+    image_to_rgb,
+    joint_positions,
+    stamp_to_sec,
+    trajectory_command,
+)
+from lam_ros.ros.params import declare_config
+
+NOT_FAULTS = ("sent", safety.DISABLED, "waiting_for_observation", "clock_reset")
+
+
+@dataclass(frozen=True)
+class PolicyNodeConfig:
+    model: str = field(default="", metadata={"help": "path to the exported policy.onnx"})
+    profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
+    providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
+        "help": "onnxruntime execution providers to try, best first"})
+    warmup_runs: int = field(default=3, metadata={"help": "inferences run before serving"})
+    stale_after_periods: float = field(default=SafetyConfig.stale_after_periods, metadata={
+        "help": "hold when any input is older than this many control periods"})
+    max_consecutive_faults: int = field(default=SafetyConfig.max_consecutive_faults, metadata={
+        "help": "disable after this many faults in a row"})
+    ensemble_coefficient: float = field(default=0.01, metadata={
+        "help": "temporal ensembling m in w_i = exp(-m * i), i = 0 for the oldest chunk"})
+    diagnostics_period_s: float = field(default=1.0, metadata={
+        "help": "wall seconds between /diagnostics reports"})
+
+    def __post_init__(self) -> None:
+        self.safety()  # names a bad stale_after_periods / max_consecutive_faults
+        if not self.providers:
+            raise ValueError("providers must name at least one execution provider")
+        if self.warmup_runs < 0:
+            raise ValueError(f"warmup_runs must be >= 0, got {self.warmup_runs}")
+        if not self.ensemble_coefficient >= 0:
+            raise ValueError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
+        if not self.diagnostics_period_s > 0:
+            raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
+
+    def safety(self) -> SafetyConfig:
+        return SafetyConfig(self.stale_after_periods, self.max_consecutive_faults)
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("policy_node", **kwargs)
+        config = declare_config(self, PolicyNodeConfig)
+        if not config.model:
+            raise PolicyLoadError("parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
+        profile = load_profile(config.profile)
+        runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs)
+        self.profile = profile
+        self.controller = PolicyController(
+            runtime, SafetyFilter(profile, config.safety()),
+            ChunkScheduler(profile.control_period, config.ensemble_coefficient))
+        sensors = ReentrantCallbackGroup()
+        control = MutuallyExclusiveCallbackGroup()  # tick, enable and reports never interleave
+        for camera in profile.cameras:
+            self.create_subscription(Image, camera.topic,
+                                     lambda msg, name=camera.name: self.on_image(name, msg),
+                                     qos.SENSOR, callback_group=sensors)
+        self.create_subscription(JointState, profile.joint_states_topic, self.on_joint_state,
+                                 qos.SENSOR, callback_group=sensors)
+        trajectory = profile.command.interface == "joint_trajectory"
+        self.command_pub = self.create_publisher(
+            JointTrajectory if trajectory else Float64MultiArray, profile.command.topic,
+            qos.COMMAND)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_service(SetBool, "~/enable", self.on_enable, callback_group=control)
+        self.create_timer(profile.control_period, self.on_tick, callback_group=control)
+        self.create_timer(config.diagnostics_period_s, self.publish_diagnostics,
+                          callback_group=control, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(
+            f"loaded {config.model} for {profile.name!r} on {runtime.provider} "
+            f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max); "
+            f"skipped: {runtime.skipped_providers or 'none'}; waiting for ~/enable")
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_image(self, camera: str, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg)
+        except ValueError as exc:  # unusable frame: dropped, so the camera goes stale and holds
+            self.get_logger().error(f"camera {camera}: {exc}", throttle_duration_sec=5.0)
+            return
+        self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
+
+    def on_joint_state(self, msg: JointState) -> None:
+        try:
+            positions = joint_positions(msg, self.profile.joint_names)
+        except (KeyError, ValueError) as exc:  # e.g. a joint missing: the state goes stale
+            self.get_logger().error(f"joint_states: {exc}", throttle_duration_sec=5.0)
+            return
+        self.controller.on_joint_positions(stamp_to_sec(msg.header.stamp), positions)
+
+    def on_enable(self, request: SetBool.Request, response: SetBool.Response):
+        if request.data:
+            self.controller.enable()
+        else:
+            self.controller.safety.disable("disabled on request")
+        response.success = True
+        response.message = "enabled" if request.data else "disabled"
+        self.get_logger().info(f"policy {response.message} via ~/enable")
+        return response
+
+    def on_tick(self) -> None:
+        was_enabled = self.controller.safety.enabled
+        result = self.controller.tick(self.now())
+        if result.decision.send:
+            self.publish_command(result)
+            self.controller.command_sent(result.arrival)
+        elif result.decision.reason not in NOT_FAULTS:
+            self.log_fault(result.decision.reason)
+        if was_enabled and not self.controller.safety.enabled:
+            self.get_logger().error(f"policy disabled: {self.controller.safety.disabled_reason}; "
+                                    f"call ~/enable to resume")
+
+    def publish_command(self, result: TickResult) -> None:
+        positions = result.decision.command
+        if self.profile.command.interface == "joint_trajectory":
+            # Stamp zero: start now; reach the target in one period, the step the filter allows.
+            self.command_pub.publish(trajectory_command(
+                self.profile.joint_names, [(self.profile.control_period, positions)], Time()))
+        else:
+            self.command_pub.publish(float64_command(positions))
+
+    def log_fault(self, reason: str) -> None:
+        detail = f" ({self.controller.last_model_error})" if reason == safety.MODEL_FAILURE else ""
+        self.get_logger().warning(f"holding: {reason}{detail}", throttle_duration_sec=2.0)
+
+    def publish_diagnostics(self) -> None:
+        values = self.controller.report(self.now())
+        status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id=self.profile.name)
+        healthy = values["last_decision"] in NOT_FAULTS and (
+            values["enabled"] == "true" or values["consecutive_faults"] == "0")
+        status.level = DiagnosticStatus.OK if healthy else DiagnosticStatus.WARN
+        status.message = values["last_decision"]
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except (PolicyLoadError, ProfileError, ValueError) as exc:  # a bad model, profile or param
+        rclpy.logging.get_logger("policy_node").fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

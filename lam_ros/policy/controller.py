@@ -1,0 +1,177 @@
+"""One control tick of the policy node, without ROS: observation -> model -> schedule -> safety.
+
+The node feeds the latest camera images and joint positions (with their header stamps and the
+wall time they arrived) and calls ``tick(now)`` at the control rate; ``tick`` returns the safety
+filter's Decision plus what /diagnostics reports. Every path that does not end in a safe command
+ends in "send nothing", which makes a position controller hold the last command.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from lam_ros.core import safety
+from lam_ros.core.chunking import ChunkScheduler, ScheduledStep
+from lam_ros.core.safety import Decision, SafetyFilter
+from lam_ros.core.stats import percentiles_ms
+from lam_ros.policy.runtime import PolicyRuntime
+
+WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
+CLOCK_RESET = "clock_reset"
+
+
+@dataclass(frozen=True)
+class Sample:
+    stamp: float  # header stamp, seconds of ROS time
+    arrival: float  # time.monotonic() when it arrived, for wall-clock latency
+    value: np.ndarray
+
+
+@dataclass(frozen=True)
+class TickResult:
+    decision: Decision
+    step: ScheduledStep | None = None
+    arrival: float | None = None  # wall arrival of the newest observation behind the command
+
+
+class RollingStats:
+    """p50/p99 in milliseconds over the last ``size`` durations (seconds)."""
+
+    def __init__(self, size: int = 500):
+        self.samples_s: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self.samples_s.append(seconds)
+
+    def percentiles_ms(self) -> dict[str, float]:
+        return percentiles_ms(list(self.samples_s))
+
+
+class PolicyController:
+    def __init__(self, runtime: PolicyRuntime, safety_filter: SafetyFilter,
+                 scheduler: ChunkScheduler):
+        self.runtime = runtime
+        self.safety = safety_filter
+        self.scheduler = scheduler
+        self.cameras = {c.name: c for c in runtime.profile.cameras}
+        self.inference = RollingStats()
+        self.last_model_error = ""
+        self._lock = threading.Lock()  # sensor callbacks and the control tick run in parallel
+        self._images: dict[str, Sample] = {}
+        self._joints: Sample | None = None
+        self._last_inferred: tuple[float, ...] | None = None
+        self.obs_to_command = RollingStats()
+        self.last_reason = safety.DISABLED
+        self._rate_window: tuple[float, int] | None = None  # (ROS time, commands sent) at report
+
+    def on_image(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
+        """Keeps the newest frame, at the size the policy sees (as bag conversion resizes)."""
+        spec = self.cameras[camera]
+        if rgb.shape[:2] != (spec.height, spec.width):
+            rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        with self._lock:
+            self._images[camera] = Sample(stamp, time.monotonic(), rgb)
+
+    def on_joint_positions(self, stamp: float, positions: np.ndarray) -> None:
+        with self._lock:
+            self._joints = Sample(stamp, time.monotonic(), positions)
+
+    def tick(self, now: float) -> TickResult:
+        result = self._decide(now)
+        self.last_reason = result.decision.reason
+        return result
+
+    def _decide(self, now: float) -> TickResult:
+        if self.scheduler.observe_clock(now):
+            self._forget_observations()
+            return TickResult(Decision(None, CLOCK_RESET))
+        if not self.safety.enabled:
+            return TickResult(Decision(None, safety.DISABLED))
+        with self._lock:
+            joints, images = self._joints, dict(self._images)
+        if joints is None or any(c not in images for c in self.cameras):
+            return TickResult(Decision(None, WAITING))
+        samples = [joints, *images.values()]
+        oldest = min(s.stamp for s in samples)
+        newest = max(samples, key=lambda s: s.stamp)
+        if any(self.safety.is_stale(s.stamp, now) for s in samples):
+            return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
+        if not np.all(np.isfinite(joints.value)):
+            return TickResult(self.safety.fault(safety.NON_FINITE_STATE))
+        fault = self._infer_if_new(joints, images, newest.stamp)
+        if fault:
+            return TickResult(self.safety.fault(fault))
+        step = self.scheduler.step_at(now)
+        if step is None:
+            return TickResult(self.safety.fault(safety.NO_ACTION))
+        decision = self.safety.command(step.positions, joints.value, now, oldest)
+        return TickResult(decision, step, newest.arrival)
+
+    def command_sent(self, arrival: float) -> None:
+        """Records wall time from the newest observation's arrival to its command's publish."""
+        self.obs_to_command.add(time.monotonic() - arrival)
+
+    def report(self, now: float) -> dict[str, str]:
+        """Key/values for /diagnostics; the rate is commands per second of ROS time."""
+        sent = self.safety.commands_sent
+        rate = math.nan
+        if self._rate_window is not None and now > self._rate_window[0]:
+            rate = (sent - self._rate_window[1]) / (now - self._rate_window[0])
+        self._rate_window = (now, sent)
+        values = {
+            "provider": self.runtime.provider,
+            "skipped_providers": "; ".join(f"{k}: {v}" for k, v in
+                                           self.runtime.skipped_providers.items()),
+            "enabled": str(self.safety.enabled).lower(),
+            "disabled_reason": self.safety.disabled_reason,
+            "last_decision": self.last_reason,
+            "achieved_rate_hz": f"{rate:.2f}",
+            "commands_sent": str(sent),
+            "commands_limited": str(self.safety.commands_limited),
+            "consecutive_faults": str(self.safety.consecutive_faults),
+            "clock_resets": str(self.scheduler.resets),
+        }
+        for name, stats in (("inference", self.inference),
+                            ("obs_to_command", self.obs_to_command)):
+            for q, ms in stats.percentiles_ms().items():
+                values[f"{name}_{q}_ms"] = f"{ms:.3f}"
+        values.update({f"faults.{k}": str(v) for k, v in self.safety.fault_counts.items()})
+        return values
+
+    def enable(self) -> None:
+        self.scheduler.clear()
+        self._last_inferred = None
+        self.safety.enable()
+
+    def _infer_if_new(self, joints: Sample, images: dict[str, Sample], anchor: float) -> str:
+        """Runs the model once per new observation; returns a fault kind or ''."""
+        stamps = (joints.stamp, *(images[c].stamp for c in self.cameras))
+        if stamps == self._last_inferred:
+            return ""  # same observation: its chunk is already scheduled
+        self._last_inferred = stamps
+        start = time.perf_counter()
+        try:
+            chunk = self.runtime.predict({c: images[c].value for c in self.cameras},
+                                         joints.value)
+        except Exception as exc:  # any model failure holds the robot; the node logs it
+            self.last_model_error = f"{type(exc).__name__}: {exc}"
+            return safety.MODEL_FAILURE
+        self.inference.add(time.perf_counter() - start)
+        if not np.all(np.isfinite(chunk)):
+            return safety.NON_FINITE_COMMAND  # never let NaN into the ensemble
+        self.scheduler.add(chunk, anchor)
+        return ""
+
+    def _forget_observations(self) -> None:
+        with self._lock:
+            self._images.clear()
+            self._joints = None
+        self._last_inferred = None
+        self.safety.forget_last_command()
