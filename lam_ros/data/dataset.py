@@ -1,0 +1,74 @@
+"""Synchronized episodes held in memory as tensors, indexed into training samples.
+
+Every kept frame is a sample: its camera images (uint8 HWC), joint positions, and the chunk of
+actions starting at that tick. Chunks running past the episode end repeat the last action and
+carry a mask that is False there, so the loss ignores the padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lam_ros.core import features
+from lam_ros.data.sync import SyncedEpisode
+
+ACTION_MASK = "action_mask"  # bool [batch, chunk]: False where the chunk ran past the episode end
+
+
+class EpisodeDataset(Dataset):
+    """Samples from a list of synchronized episodes; ``batch(indices)`` gathers many at once."""
+
+    def __init__(self, episodes: Sequence[SyncedEpisode], chunk: int):
+        if not episodes:
+            raise ValueError("EpisodeDataset needs at least one episode")
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self.chunk = chunk
+        self.camera_names = tuple(episodes[0].images)
+        self.images = {name: torch.from_numpy(np.concatenate([e.images[name] for e in episodes]))
+                       for name in self.camera_names}
+        self.joint_positions = torch.from_numpy(
+            np.concatenate([e.joint_positions for e in episodes]))
+        self.actions = torch.from_numpy(np.concatenate([e.actions for e in episodes]))
+        lengths = np.array([len(e.stamps_ns) for e in episodes])
+        ends = np.cumsum(lengths)
+        self.episode_end = torch.from_numpy(np.repeat(ends, lengths))  # exclusive, per tick
+        kept = np.concatenate([e.kept for e in episodes])
+        self.sample_ticks = torch.from_numpy(np.flatnonzero(kept))
+        self.n_episodes = len(episodes)
+
+    def __len__(self) -> int:
+        return len(self.sample_ticks)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.batch(torch.tensor([index])).items()}
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """images ``image_<cam>`` uint8 [B, H, W, 3], ``state`` [B, J], ``actions`` [B, chunk, J],
+        ``action_mask`` bool [B, chunk]."""
+        ticks = self.sample_ticks[indices]
+        steps = ticks[:, None] + torch.arange(self.chunk)
+        ends = self.episode_end[ticks][:, None]
+        mask = steps < ends
+        steps = torch.minimum(steps, ends - 1)  # pad by repeating the episode's last action
+        out = {features.image_key(name): frames[ticks] for name, frames in self.images.items()}
+        out[features.STATE] = self.joint_positions[ticks]
+        out[features.ACTIONS] = self.actions[steps]
+        out[ACTION_MASK] = mask
+        return out
+
+
+def split_by_episode(episodes: Sequence[SyncedEpisode], val_fraction: float,
+                     seed: int) -> tuple[list[SyncedEpisode], list[SyncedEpisode]]:
+    """Whole episodes to train and to validate on, so no validation frame was seen in training.
+    At least one episode stays for training; validation is empty when there is only one."""
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    n_val = min(len(episodes) - 1, max(1 if len(episodes) > 1 and val_fraction > 0 else 0,
+                                       round(val_fraction * len(episodes))))
+    val = [episodes[i] for i in sorted(order[:n_val])]
+    train = [episodes[i] for i in sorted(order[n_val:])]
+    return train, val

@@ -1,0 +1,212 @@
+"""Reads one recorded episode (a rosbag2 directory) into per-topic numpy streams.
+
+Topics and joint order come from the robot profile; joints are picked by name, so a bag that
+lists them in another order converts correctly. A truncated MCAP file (recorder killed) is
+salvaged up to the last whole record, with a warning; it is never read as silently empty.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
+from lam_ros.core import features
+from lam_ros.core.joints import reorder_by_name
+from lam_ros.core.profile import CameraSpec, RobotProfile
+from lam_ros.data.bag_repair import salvage_mcap
+from lam_ros.data.sync import Stream
+
+log = logging.getLogger(__name__)
+
+TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+JOINT_STATE = "sensor_msgs/msg/JointState"
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+MULTI_ARRAY = "std_msgs/msg/Float64MultiArray"
+TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
+# Receive and header clocks further apart than this are different clocks (wall vs sim time).
+CLOCK_MISMATCH_NS = 1_000_000_000
+
+
+class EpisodeBagError(ValueError):
+    """An episode bag cannot be converted; the message names the bag and what was wrong."""
+
+
+@dataclass
+class RawEpisode:
+    episode_dir: Path
+    facts: dict[str, str]  # metadata.yaml custom_data
+    joint_positions: Stream  # [n, n_joints] in profile order
+    commands: Stream  # [n, n_joints] absolute joint targets in profile order
+    images: dict[str, Stream]  # camera name -> uint8 [n, H, W, 3] RGB at the profile size
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.facts.get(features.EPISODE_SUCCESS, "").lower() == "true"
+
+
+def find_episode_dirs(data_dir: str | Path) -> list[Path]:
+    """Every rosbag2 directory (one holding metadata.yaml) under ``data_dir``, sorted."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {root} does not exist")
+    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+
+
+def find_unfinished_dirs(data_dir: str | Path) -> list[Path]:
+    """Bag directories without metadata.yaml: a recorder was killed while writing them."""
+    return sorted({p.parent for p in Path(data_dir).rglob("*.mcap")
+                   if not (p.parent / "metadata.yaml").exists()})
+
+
+def read_facts(episode_dir: Path) -> dict[str, str]:
+    """The episode's custom_data (task, success, ...) from metadata.yaml."""
+    with (episode_dir / "metadata.yaml").open() as f:
+        info = (yaml.safe_load(f) or {}).get("rosbag2_bagfile_information", {})
+    return {str(k): str(v) for k, v in (info.get("custom_data") or {}).items()}
+
+
+def storage_files(episode_dir: Path) -> list[Path]:
+    return sorted(episode_dir.glob("*.mcap")) + sorted(episode_dir.glob("*.db3"))
+
+
+def iter_raw_messages(episode_dir: Path, topics: set[str],
+                      warnings: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    """(topic, msgtype, log_time_ns, cdr) for the wanted topics; salvages a truncated MCAP."""
+    try:
+        with Reader(episode_dir) as reader:
+            wanted = [c for c in reader.connections if c.topic in topics]
+            for conn, log_ns, raw in reader.messages(connections=wanted):
+                yield conn.topic, conn.msgtype, log_ns, raw
+        return
+    except Exception as exc:  # rosbags raises several types for a damaged file
+        warnings.append(f"{episode_dir}: bag unreadable as a whole ({exc}); "
+                        "salvaging the messages written before the damage")
+    yield from _salvage_mcap(episode_dir, topics, warnings)
+
+
+def _salvage_mcap(episode_dir: Path, topics: set[str],
+                  warnings: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    for path in sorted(episode_dir.glob("*.mcap")):
+        salvage = salvage_mcap(path)
+        if salvage.stopped_by != "end of file":
+            warnings.append(f"{path}: truncated or corrupt after the last whole chunk "
+                            f"({salvage.stopped_by}); {len(salvage.messages)} messages kept")
+        for log_ns, channel_id, cdr in salvage.messages:
+            topic, msgtype = salvage.topics[channel_id]
+            if topic in topics:
+                yield topic, msgtype, log_ns, cdr
+
+
+def _stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def decode_image(msg, msgtype: str, camera: CameraSpec) -> np.ndarray:
+    """uint8 [H, W, 3] RGB resized to the size the policy sees."""
+    if msgtype == COMPRESSED_IMAGE:
+        bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise EpisodeBagError(f"camera {camera.name}: undecodable {msg.format!r} image")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    else:
+        if msg.encoding not in ("rgb8", "bgr8"):
+            raise EpisodeBagError(f"camera {camera.name}: encoding {msg.encoding!r} is not "
+                                  "rgb8 or bgr8")
+        rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+        rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
+        if msg.encoding == "bgr8":
+            rgb = rgb[..., ::-1]
+    if rgb.shape[:2] != (camera.height, camera.width):
+        rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)
+
+
+def decode_command(msg, msgtype: str, log_ns: int,
+                   profile: RobotProfile) -> tuple[int, np.ndarray]:
+    """(stamp_ns, joint targets in profile order); headerless commands use the receive time."""
+    if msgtype == TRAJECTORY:
+        if not msg.points:
+            raise EpisodeBagError("JointTrajectory command without points")
+        targets = np.asarray(msg.points[0].positions, np.float64)
+        stamp = _stamp_ns(msg.header)
+        # A zero stamp means "start now" to joint_trajectory_controller.
+        return (stamp or log_ns), reorder_by_name(msg.joint_names, targets, profile.joint_names)
+    targets = np.asarray(msg.data, np.float64)
+    if targets.shape != (profile.n_joints,):
+        raise EpisodeBagError(f"command has {targets.size} values, profile {profile.name!r} "
+                              f"has {profile.n_joints} joints")
+    return log_ns, targets
+
+
+def _to_stream(rows: list[tuple[int, int, np.ndarray]], what: str) -> Stream:
+    if not rows:
+        raise EpisodeBagError(f"no {what} messages")
+    rows.sort(key=lambda r: r[0])
+    return Stream(np.array([r[0] for r in rows], np.int64), np.stack([r[2] for r in rows]),
+                  np.array([r[1] for r in rows], np.int64))
+
+
+def read_episode(episode_dir: str | Path, profile: RobotProfile) -> RawEpisode:
+    """Decodes the profile's topics from one episode bag. Raises EpisodeBagError naming it."""
+    episode_dir = Path(episode_dir)
+    try:
+        return _read_episode(episode_dir, profile)
+    except (EpisodeBagError, KeyError, ValueError) as exc:
+        raise EpisodeBagError(f"{episode_dir}: {exc}") from exc
+
+
+def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
+    cameras = {c.topic: c for c in profile.cameras}
+    command_topic = profile.command.topic
+    topics = {profile.joint_states_topic, command_topic, *cameras}
+    warnings: list[str] = []
+    joints, commands = [], []
+    images: dict[str, list] = {c.name: [] for c in profile.cameras}
+    for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
+        msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+        if topic == profile.joint_states_topic:
+            positions = np.asarray(msg.position, np.float64)
+            joints.append((_stamp_ns(msg.header), log_ns,
+                           reorder_by_name(msg.name, positions, profile.joint_names)))
+        elif topic == command_topic:
+            stamp, targets = decode_command(msg, msgtype, log_ns, profile)
+            commands.append((stamp, log_ns, targets))
+        else:
+            camera = cameras[topic]
+            images[camera.name].append((_stamp_ns(msg.header), log_ns,
+                                        decode_image(msg, msgtype, camera)))
+    joint_stream = _to_stream(joints, f"joint state ({profile.joint_states_topic})")
+    command_stream = _to_stream(commands, f"command ({command_topic})")
+    if profile.command.interface == "float64_multi_array":
+        _receive_times_onto_header_clock(command_stream, joint_stream, warnings)
+    image_streams = {name: _to_stream(rows, f"camera {name!r} image")
+                     for name, rows in images.items()}
+    return RawEpisode(episode_dir, read_facts(episode_dir), joint_stream, command_stream,
+                      image_streams, warnings)
+
+
+def _receive_times_onto_header_clock(commands: Stream, joints: Stream,
+                                     warnings: list[str]) -> None:
+    """Headerless commands carry receive times. When the recorder's clock is not the header
+    clock (wall time vs sim time), map them through joint_states' receive->header relation."""
+    offset = np.median(joints.stamps_ns - joints.log_ns)
+    if abs(offset) < CLOCK_MISMATCH_NS:
+        return
+    warnings.append("receive times are on another clock than header stamps "
+                    f"(median offset {offset / 1e9:.1f} s); commands placed via joint_states")
+    order = np.argsort(joints.log_ns, kind="stable")
+    mapped = np.interp(commands.log_ns, joints.log_ns[order], joints.stamps_ns[order])
+    commands.stamps_ns = mapped.astype(np.int64)
+    resort = np.argsort(commands.stamps_ns, kind="stable")
+    commands.stamps_ns, commands.values = commands.stamps_ns[resort], commands.values[resort]
+    commands.log_ns = commands.log_ns[resort]

@@ -1,0 +1,138 @@
+"""Writes small, real rosbag2 (MCAP) episodes with rosbags, for the data and training tests.
+
+Messages are real sensor_msgs / std_msgs types serialized to CDR by the rosbags typestore, the
+same bytes the recorder stores. The scene is simple but learnable: a red square whose position
+is the command the "expert" sends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from lam_ros.core import features
+from lam_ros.core.profile import RobotProfile, load_profile
+
+TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+T = TYPESTORE.types
+NS = 1_000_000_000
+
+
+def tiny_profile(tmp_path: Path, size: int = 32) -> RobotProfile:
+    """panda_sim with a small camera, written as a profile YAML (tests stay fast)."""
+    from lam_ros.core.paths import robots_dir
+
+    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+    data["cameras"][0].update(width=size, height=size)
+    data["name"] = "panda_tiny"
+    path = tmp_path / "panda_tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_profile(path)
+
+
+def _header(stamp_ns: int):
+    return T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=stamp_ns // NS, nanosec=stamp_ns % NS),
+        frame_id="")
+
+
+def joint_state(stamp_ns: int, names: list[str], positions: np.ndarray):
+    empty = np.zeros(0, np.float64)
+    return T["sensor_msgs/msg/JointState"](
+        header=_header(stamp_ns), name=list(names),
+        position=np.asarray(positions, np.float64), velocity=empty, effort=empty)
+
+
+def image(stamp_ns: int, rgb: np.ndarray, encoding: str = "rgb8"):
+    pixels = rgb[..., ::-1] if encoding == "bgr8" else rgb
+    height, width, _ = rgb.shape
+    return T["sensor_msgs/msg/Image"](
+        header=_header(stamp_ns), height=height, width=width, encoding=encoding,
+        is_bigendian=0, step=width * 3, data=np.ascontiguousarray(pixels).reshape(-1))
+
+
+def command(targets: np.ndarray):
+    layout = T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
+    return T["std_msgs/msg/Float64MultiArray"](layout=layout,
+                                                data=np.asarray(targets, np.float64))
+
+
+def scene(targets: np.ndarray, size: int) -> np.ndarray:
+    """A red square placed by the first two joint targets: the image predicts the action."""
+    frame = np.full((size, size, 3), 40, np.uint8)
+    x = int(np.clip((targets[0] + 1) / 2 * (size - 6), 0, size - 6))
+    y = int(np.clip((targets[1] + 1) / 2 * (size - 6), 0, size - 6))
+    frame[y:y + 6, x:x + 6] = (220, 30, 30)
+    return frame
+
+
+def trajectory(profile: RobotProfile, ticks: int, seed: int) -> np.ndarray:
+    """Smooth joint targets [ticks, n_joints] inside the joint limits."""
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 2 * np.pi, profile.n_joints)
+    t = np.arange(ticks)[:, None] / ticks
+    home = np.array(profile.home)
+    lower = np.array([j.lower for j in profile.joints])
+    upper = np.array([j.upper for j in profile.joints])
+    return np.clip(home + 0.3 * np.sin(2 * np.pi * t + phase), lower, upper)
+
+
+def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, seed: int = 0,
+                  success: bool = True, joint_order: list[str] | None = None,
+                  image_encoding: str = "rgb8", joint_hz_multiple: int = 2) -> np.ndarray:
+    """One episode at the profile's control rate; returns the commanded targets [ticks, J].
+
+    Joint states come ``joint_hz_multiple`` times per tick (the state lags the command by one
+    tick, as a robot does), images once per tick, commands once per tick (receive time = tick).
+    ``joint_order`` lists joint_states names in another order (extra joints allowed).
+    """
+    period = int(NS / profile.control_hz)
+    camera = profile.cameras[0]
+    targets = trajectory(profile, ticks, seed)
+    names = joint_order or list(profile.joint_names)
+    start = 5 * NS
+    episode_dir.parent.mkdir(parents=True, exist_ok=True)
+    with Writer(episode_dir, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = {
+            "js": writer.add_connection(profile.joint_states_topic, "sensor_msgs/msg/JointState",
+                                        typestore=TYPESTORE),
+            "img": writer.add_connection(camera.topic, "sensor_msgs/msg/Image",
+                                         typestore=TYPESTORE),
+            "cmd": writer.add_connection(profile.command.topic, "std_msgs/msg/Float64MultiArray",
+                                         typestore=TYPESTORE),
+        }
+        for k in range(ticks):
+            stamp = start + k * period
+            state = targets[max(k - 1, 0)]
+            by_name = dict(zip(profile.joint_names, state, strict=True))
+            for sub in range(joint_hz_multiple):
+                js_stamp = stamp + sub * period // joint_hz_multiple
+                values = [by_name.get(n, 0.0) for n in names]
+                _write(writer, conn["js"], js_stamp + 1_000_000,
+                       joint_state(js_stamp, names, np.array(values)))
+            _write(writer, conn["img"], stamp + 2_000_000,
+                   image(stamp, scene(targets[k], camera.width), image_encoding))
+            _write(writer, conn["cmd"], stamp, command(targets[k]))
+        writer.set_custom_data(features.EPISODE_SUCCESS, "true" if success else "false")
+        writer.set_custom_data(features.EPISODE_TASK, "synthetic")
+        writer.set_custom_data(features.EPISODE_PROFILE, profile.name)
+    return targets
+
+
+def _write(writer: Writer, connection, log_ns: int, msg) -> None:
+    writer.write(connection, log_ns, TYPESTORE.serialize_cdr(msg, connection.msgtype))
+
+
+def write_dataset(root: Path, profile: RobotProfile, episodes: int, ticks: int = 40,
+                  failed: int = 0) -> list[Path]:
+    """``root/synthetic/episode_NNNNNN`` dirs: ``episodes`` successful then ``failed`` failed."""
+    dirs = []
+    for i in range(episodes + failed):
+        episode_dir = root / "synthetic" / f"episode_{i:06d}"
+        write_episode(episode_dir, profile, ticks=ticks, seed=i, success=i < episodes)
+        dirs.append(episode_dir)
+    return dirs
