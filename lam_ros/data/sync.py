@@ -70,9 +70,9 @@ def topic_health(stream: Stream) -> dict:
     }
 
 
-def control_grid(streams: list[Stream], control_hz: float) -> np.ndarray:
+def control_grid(streams: list[Stream], control_hz: float, not_before_ns: int = 0) -> np.ndarray:
     """Ticks from when every stream has data to when the first one ends, in nanoseconds."""
-    start = max(int(s.stamps_ns[0]) for s in streams)
+    start = max(not_before_ns, *(int(s.stamps_ns[0]) for s in streams))
     stop = min(int(s.stamps_ns[-1]) for s in streams)
     if stop < start:
         return np.zeros(0, np.int64)
@@ -102,7 +102,9 @@ def interpolate(stream: Stream, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.nd
 def synchronize(joints: Stream, commands: Stream, images: dict[str, Stream],
                 settings: SyncSettings) -> SyncedEpisode:
     """The episode resampled on the control grid, with a report of what was kept and why not."""
-    ticks = control_grid([joints, commands, *images.values()], settings.control_hz)
+    # A command stays in force until the next one, so commands start the grid but never end it.
+    ticks = control_grid([joints, *images.values()], settings.control_hz,
+                         not_before_ns=int(commands.stamps_ns[0]))
     keep = np.ones(len(ticks), bool)
     reasons: Counter[str] = Counter()
     positions, joint_gaps = interpolate(joints, ticks)
