@@ -1,0 +1,248 @@
+"""policy_node over real DDS: a stand-in robot publishes joint states and camera images, the node
+runs real ONNX files through onnxruntime, and the commands that reach the robot are checked."""
+
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from onnx_models import constant_chunk_model, default_card, hold_model
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.core import safety
+from lam_ros.core.paths import robots_dir
+from lam_ros.core.profile import load_profile
+from lam_ros.nodes.policy_node import PolicyNode
+from lam_ros.ros import qos
+from lam_ros.ros.convert import joint_state, rgb_to_image
+
+pytestmark = pytest.mark.ros
+
+
+def wait_for(condition, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+class StandInRobot(Node):
+    """Publishes what a position-controlled robot would: joint states that follow the last
+    command, and camera frames; both stamped with the current time unless told otherwise."""
+
+    def __init__(self, context, profile):
+        super().__init__("stand_in_robot", context=context)
+        self.profile = profile
+        self.positions = np.array(profile.home)
+        self.camera_on = True
+        self.nan_joint_state = False
+        self.commands: list[np.ndarray] = []
+        self.trajectories: list[JointTrajectory] = []
+        self.joints_pub = self.create_publisher(JointState, profile.joint_states_topic,
+                                                qos.SENSOR)
+        self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
+                           for c in profile.cameras}
+        if profile.command.interface == "joint_trajectory":
+            self.create_subscription(JointTrajectory, profile.command.topic, self.on_trajectory,
+                                     qos.COMMAND)
+        else:
+            self.create_subscription(Float64MultiArray, profile.command.topic, self.on_command,
+                                     qos.COMMAND)
+        self.enable_client = self.create_client(SetBool, "/policy_node/enable")
+        self.create_timer(0.05, self.publish_observation)
+
+    def on_command(self, msg):
+        self.commands.append(np.array(msg.data))
+        self.positions = np.array(msg.data)
+
+    def on_trajectory(self, msg):
+        self.trajectories.append(msg)
+        self.commands.append(np.array(msg.points[-1].positions))
+
+    def publish_observation(self):
+        stamp = self.get_clock().now().to_msg()
+        positions = self.positions.copy()
+        if self.nan_joint_state:
+            positions[2] = math.nan
+        self.joints_pub.publish(joint_state(self.profile.joint_names, positions, None, stamp))
+        if self.camera_on:
+            for camera in self.profile.cameras:
+                rgb = np.full((camera.height, camera.width, 3), 90, np.uint8)
+                self.image_pubs[camera.name].publish(rgb_to_image(rgb, stamp, camera.name))
+
+
+class Graph:
+    def __init__(self, context, profile, model, profile_path="panda_sim", **params):
+        overrides = [Parameter("model", value=str(model)),
+                     Parameter("profile", value=profile_path),
+                     Parameter("diagnostics_period_s", value=0.2)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.policy = PolicyNode(context=context, parameter_overrides=overrides)
+        self.robot = StandInRobot(context, profile)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in (self.policy, self.robot):
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.robot.joints_pub.get_subscription_count() > 0, what="DDS match")
+
+    def set_enabled(self, enabled: bool):
+        client = self.robot.enable_client
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(SetBool.Request(data=enabled))
+        wait_for(future.done, what="~/enable answer")
+        assert future.result().success
+
+    def commands_during(self, seconds: float) -> list[np.ndarray]:
+        start = len(self.robot.commands)
+        time.sleep(seconds)
+        return self.robot.commands[start:]
+
+    def close(self):
+        self.executor.shutdown()
+        for node in (self.policy, self.robot):
+            node.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def graph_for(rclpy_context):
+    graphs = []
+
+    def make(profile, model, profile_path="panda_sim", **params):
+        graphs.append(Graph(rclpy_context, profile, model, profile_path, **params))
+        return graphs[-1]
+
+    yield make
+    for graph in graphs:
+        graph.close()
+
+
+def limits(profile):
+    lower = np.array([j.lower for j in profile.joints])
+    upper = np.array([j.upper for j in profile.joints])
+    return lower, upper, np.array([j.max_velocity for j in profile.joints]) / profile.control_hz
+
+
+def test_disabled_by_default_then_enable_sends_commands(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile, offset=-0.005))
+    assert graph.commands_during(1.0) == []  # observations flow, but nothing is sent
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="commands after enable")
+    for command in graph.robot.commands:
+        assert command.shape == (profile.n_joints,) and np.all(np.isfinite(command))
+    graph.set_enabled(False)
+    time.sleep(0.3)  # a tick in flight may still land
+    assert graph.commands_during(0.6) == []
+
+
+def test_stale_camera_holds_and_disables_after_repeated_faults(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile),
+                      max_consecutive_faults=8)
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 2, what="commands")
+    graph.robot.camera_on = False
+    stale_after = 3 * profile.control_period
+    time.sleep(stale_after + 0.2)
+    assert graph.commands_during(0.5) == []
+    safety_filter = graph.policy.controller.safety
+    wait_for(lambda: not safety_filter.enabled, what="disable after consecutive faults")
+    assert safety_filter.fault_counts[safety.STALE_OBSERVATION] >= 8
+    assert "stale_observation" in safety_filter.disabled_reason
+    graph.robot.camera_on = True  # the camera is back, but re-enabling is explicit
+    assert graph.commands_during(0.6) == []
+
+
+def test_nan_joint_state_sends_nothing(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile))
+    graph.robot.nan_joint_state = True
+    graph.set_enabled(True)
+    assert graph.commands_during(1.0) == []
+    assert graph.policy.controller.safety.fault_counts[safety.NON_FINITE_STATE] >= 3
+
+
+def test_nan_model_output_sends_nothing(tmp_path, profile, graph_for):
+    model = constant_chunk_model(tmp_path / "nan.onnx", profile, np.full((4, 8), np.nan))
+    graph = graph_for(profile, model)
+    graph.set_enabled(True)
+    assert graph.commands_during(1.0) == []
+    assert graph.policy.controller.safety.fault_counts[safety.NON_FINITE_COMMAND] >= 3
+
+
+def test_out_of_limit_output_is_clamped_to_limits_and_velocity(tmp_path, profile, graph_for):
+    lower, upper, max_step = limits(profile)
+    far = np.tile(upper + 1.0, (6, 1))  # every joint beyond its upper limit
+    graph = graph_for(profile, constant_chunk_model(tmp_path / "far.onnx", profile, far))
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 8, what="commands")
+    commands = np.array(graph.robot.commands)
+    assert np.all(commands >= lower) and np.all(commands <= upper)
+    steps = np.abs(np.diff(np.vstack([profile.home, commands]), axis=0))
+    assert np.all(steps <= max_step + 1e-9)
+    assert graph.policy.controller.safety.commands_limited >= 8
+
+
+def test_joint_trajectory_interface(tmp_path, profile, graph_for):
+    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+    data["command"] = {"interface": "joint_trajectory",
+                       "topic": "/joint_trajectory_controller/joint_trajectory"}
+    path = tmp_path / "panda_trajectory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    trajectory_profile = load_profile(path)
+    model = hold_model(tmp_path / "hold.onnx", trajectory_profile, offset=-0.002)
+    graph = graph_for(trajectory_profile, model, profile_path=str(path))
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.trajectories) >= 2, what="trajectories")
+    msg = graph.robot.trajectories[0]
+    assert list(msg.joint_names) == list(trajectory_profile.joint_names)
+    assert len(msg.points) == 1
+    duration = msg.points[0].time_from_start
+    assert duration.sec + duration.nanosec * 1e-9 == pytest.approx(profile.control_period)
+    np.testing.assert_allclose(msg.points[0].positions, np.array(profile.home) - 0.002,
+                               atol=1e-5)
+
+
+def test_diagnostics_report_provider_and_counters(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile))
+    reports = []
+    graph.robot.create_subscription(DiagnosticArray, "/diagnostics",
+                                    lambda m: reports.append(m), 10)
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 5, what="commands")
+    wait_for(lambda: any(kv.key == "inference_p99_ms" and kv.value != "nan"
+                         for m in reports for s in m.status for kv in s.values),
+             what="diagnostics with inference figures")
+    values = {kv.key: kv.value for kv in reports[-1].status[0].values}
+    assert reports[-1].status[0].name == "policy_node: policy"
+    assert values["provider"] == "CPUExecutionProvider"
+    assert values["enabled"] == "true"
+    assert float(values["obs_to_command_p99_ms"]) > 0
+    assert "faults.stale_observation" in values
+
+
+@pytest.mark.parametrize(("field", "value"), [("joint_names", ["j1", "j2", "j3", "j4", "j5",
+                                                               "j6", "j7", "j8"]),
+                                              ("control_hz", 30.0)])
+def test_mismatched_card_exits_non_zero_naming_the_field(tmp_path, profile, field, value):
+    card = json.loads(default_card(profile, 4))
+    card[field] = value
+    model = hold_model(tmp_path / "bad.onnx", profile, card_json=json.dumps(card))
+    done = subprocess.run(
+        [sys.executable, "-m", "lam_ros.nodes.policy_node", "--ros-args", "-p",
+         f"model:={model}"], capture_output=True, text=True, timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert f"does not fit robot 'panda_sim': {field}:" in output
+    assert "Traceback" not in output
