@@ -1,0 +1,146 @@
+"""Teleop logic: mapping, deadman, joystick timeout, edge-detected buttons, and jogging that moves
+the end effector (real PyBullet kinematics) the way the stick says."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lam_ros.core import teleop
+from lam_ros.core.safety import SafetyFilter
+from lam_ros.core.teleop import Jogger, TeleopConfig, TeleopMapper, rotate_about_z
+
+CFG = TeleopConfig()
+N_AXES, N_BUTTONS = 6, 15
+
+
+def joy(axes=None, pressed=()):
+    a = np.zeros(N_AXES)
+    for index, value in (axes or {}).items():
+        a[index] = value
+    b = np.zeros(N_BUTTONS, dtype=int)
+    b[list(pressed)] = 1
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def kinematics(profile):
+    from lam_ros.sim.kinematics import Kinematics
+
+    kin = Kinematics(profile)
+    yield kin
+    kin.close()
+
+
+def test_config_rejects_shared_buttons_and_bad_values():
+    with pytest.raises(ValueError, match="share an index"):
+        TeleopConfig(start_button=0)
+    with pytest.raises(ValueError, match="joy_timeout_s"):
+        TeleopConfig(joy_timeout_s=0.0)
+    with pytest.raises(ValueError, match="axis_x"):
+        TeleopConfig(axis_x=-1)
+
+
+def test_deadman_gates_motion():
+    mapper = TeleopMapper(CFG, n_joints=8)
+    assert mapper.tick(0.0).reason == "no /joy message yet"
+    mapper.on_joy(*joy({CFG.axis_x: 1.0}), now_s=1.0)
+    held = mapper.tick(1.0)
+    assert not held.enabled and held.reason == "deadman released"
+    mapper.on_joy(*joy({CFG.axis_x: 1.0, CFG.axis_yaw: -0.5}, [CFG.deadman_button]), now_s=1.1)
+    intent = mapper.tick(1.1)
+    assert intent.enabled
+    np.testing.assert_allclose(intent.ee_velocity,
+                               [CFG.linear_speed_mps, 0, 0, -0.5 * CFG.yaw_speed_rps])
+
+
+def test_silent_joystick_holds():
+    mapper = TeleopMapper(CFG, n_joints=8)
+    mapper.on_joy(*joy({CFG.axis_z: 1.0}, [CFG.deadman_button]), now_s=10.0)
+    assert mapper.tick(10.0 + CFG.joy_timeout_s * 0.5).enabled
+    late = mapper.tick(10.0 + CFG.joy_timeout_s * 2)
+    assert not late.enabled and "silent" in late.reason
+
+
+def test_deadzone_and_nonfinite_axes_read_zero():
+    mapper = TeleopMapper(CFG, n_joints=8)
+    mapper.on_joy(*joy({CFG.axis_x: 0.05, CFG.axis_y: float("nan")}, [CFG.deadman_button]), 0.0)
+    assert not np.any(mapper.tick(0.0).ee_velocity)
+
+
+@pytest.mark.parametrize("button,event", [
+    (CFG.start_button, teleop.START), (CFG.stop_success_button, teleop.STOP_SUCCESS),
+    (CFG.stop_failure_button, teleop.STOP_FAILURE), (CFG.discard_button, teleop.DISCARD)])
+def test_episode_buttons_fire_once_per_press(button, event):
+    mapper = TeleopMapper(CFG, n_joints=8)
+    assert mapper.on_joy(*joy(pressed=[button]), 0.0) == []  # held at startup: baseline only
+    assert mapper.on_joy(*joy(), 0.1) == []
+    assert mapper.on_joy(*joy(pressed=[button]), 0.2) == [event]
+    assert mapper.on_joy(*joy(pressed=[button]), 0.3) == []  # still held: no repeat
+    assert mapper.on_joy(*joy(), 0.4) == []
+    assert mapper.on_joy(*joy(pressed=[button]), 0.5) == [event]
+
+
+def test_mode_toggle_and_joint_selection():
+    mapper = TeleopMapper(CFG, n_joints=8)
+    mapper.on_joy(*joy(), 0.0)
+    mapper.on_joy(*joy(pressed=[CFG.mode_button]), 0.1)
+    mapper.on_joy(*joy(), 0.2)
+    mapper.on_joy(*joy(pressed=[CFG.previous_joint_button]), 0.3)  # wraps to the last joint
+    mapper.on_joy(*joy({CFG.axis_joint: -1.0}, [CFG.deadman_button]), 0.4)
+    intent = mapper.tick(0.4)
+    assert intent.mode == teleop.JOINT and intent.joint_index == 7
+    assert intent.joint_velocity == pytest.approx(-CFG.joint_speed_rps)
+    assert not np.any(intent.ee_velocity)
+
+
+@pytest.mark.parametrize("axis,sign,component", [
+    (CFG.axis_x, 1.0, 0), (CFG.axis_x, -1.0, 0), (CFG.axis_y, 1.0, 1), (CFG.axis_z, 1.0, 2),
+    (CFG.axis_z, -1.0, 2)])
+def test_cartesian_jog_moves_end_effector_in_commanded_direction(profile, kinematics, axis, sign,
+                                                                 component):
+    mapper, jogger = TeleopMapper(CFG, 8), Jogger(profile, kinematics)
+    safety = SafetyFilter(profile)
+    safety.enable()
+    home = np.array(profile.home)
+    jogger.engage(home)
+    start, _ = kinematics.forward(home)
+    for i in range(10):
+        mapper.on_joy(*joy({axis: sign}, [CFG.deadman_button]), now_s=i * 0.1)
+        decision = safety.command(jogger.step(mapper.tick(i * 0.1), dt=0.1), home, i * 0.1)
+        assert decision.send
+        jogger.commit(decision.command)
+    end, _ = kinematics.forward(jogger.reference)
+    moved = end - start
+    assert sign * moved[component] == pytest.approx(10 * 0.1 * CFG.linear_speed_mps, rel=0.2)
+    others = np.delete(moved, component)
+    assert np.all(np.abs(others) < 0.2 * abs(moved[component]))
+
+
+def test_yaw_jog_turns_gripper_about_vertical(profile, kinematics):
+    jogger = Jogger(profile, kinematics)
+    jogger.engage(np.array(profile.home))
+    _, q0 = kinematics.forward(jogger.reference)
+    intent = teleop.Intent(True, "", ee_velocity=np.array([0, 0, 0, 0.5]))
+    _, q1 = kinematics.forward(jogger.step(intent, dt=0.2))
+    np.testing.assert_allclose(q1, rotate_about_z(q0, 0.1), atol=2e-2)
+
+
+def test_joint_mode_gripper_and_home(profile, kinematics):
+    jogger = Jogger(profile, kinematics)
+    start = np.array(profile.home) + 0.1 * np.r_[np.ones(7), 0] - np.r_[np.zeros(7), 0.03]
+    jogger.engage(start)
+    target = jogger.step(teleop.Intent(True, "", teleop.JOINT, joint_index=3,
+                                       joint_velocity=0.5), dt=0.1)
+    np.testing.assert_allclose(target - start, np.eye(8)[3] * 0.05)
+    opened = jogger.step(teleop.Intent(True, "", gripper="open"), dt=0.1)
+    assert opened[7] == profile.joints[7].upper
+    closed = jogger.step(teleop.Intent(True, "", gripper="close"), dt=0.1)
+    assert closed[7] == profile.joints[7].lower
+    np.testing.assert_allclose(jogger.step(teleop.Intent(True, "", home=True), dt=0.1),
+                               profile.home)
+
+
+def test_rotate_about_z_composes():
+    q = rotate_about_z(np.array([0.0, 0.0, 0.0, 1.0]), math.pi / 2)
+    np.testing.assert_allclose(rotate_about_z(q, math.pi / 2), [0, 0, 1, 0], atol=1e-12)
