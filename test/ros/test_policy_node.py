@@ -16,6 +16,7 @@ from onnx_models import constant_chunk_model, default_card, hold_model
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
@@ -26,7 +27,7 @@ from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import load_profile
 from lam_ros.nodes.policy_node import PolicyNode
 from lam_ros.ros import qos
-from lam_ros.ros.convert import joint_state, rgb_to_image
+from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 
 pytestmark = pytest.mark.ros
 
@@ -61,6 +62,8 @@ class StandInRobot(Node):
             self.create_subscription(Float64MultiArray, profile.command.topic, self.on_command,
                                      qos.COMMAND)
         self.enable_client = self.create_client(SetBool, "/policy_node/enable")
+        self.sim_time: float | None = None  # set: publish /clock and stamp with it
+        self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         self.create_timer(0.05, self.publish_observation)
 
     def on_command(self, msg):
@@ -73,6 +76,10 @@ class StandInRobot(Node):
 
     def publish_observation(self):
         stamp = self.get_clock().now().to_msg()
+        if self.sim_time is not None:
+            self.sim_time += 0.05
+            stamp = sec_to_stamp(self.sim_time)
+            self.clock_pub.publish(ClockMsg(clock=stamp))
         positions = self.positions.copy()
         if self.nan_joint_state:
             positions[2] = math.nan
@@ -84,13 +91,16 @@ class StandInRobot(Node):
 
 
 class Graph:
-    def __init__(self, context, profile, model, profile_path="panda_sim", **params):
+    def __init__(self, context, profile, model, profile_path="panda_sim", pre_start=None,
+                 **params):
         overrides = [Parameter("model", value=str(model)),
                      Parameter("profile", value=profile_path),
                      Parameter("diagnostics_period_s", value=0.2)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
         self.policy = PolicyNode(context=context, parameter_overrides=overrides)
         self.robot = StandInRobot(context, profile)
+        if pre_start:
+            pre_start(self.robot)
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
         for node in (self.policy, self.robot):
             self.executor.add_node(node)
@@ -121,8 +131,8 @@ class Graph:
 def graph_for(rclpy_context):
     graphs = []
 
-    def make(profile, model, profile_path="panda_sim", **params):
-        graphs.append(Graph(rclpy_context, profile, model, profile_path, **params))
+    def make(profile, model, profile_path="panda_sim", pre_start=None, **params):
+        graphs.append(Graph(rclpy_context, profile, model, profile_path, pre_start, **params))
         return graphs[-1]
 
     yield make
@@ -192,6 +202,23 @@ def test_out_of_limit_output_is_clamped_to_limits_and_velocity(tmp_path, profile
     steps = np.abs(np.diff(np.vstack([profile.home, commands]), axis=0))
     assert np.all(steps <= max_step + 1e-9)
     assert graph.policy.controller.safety.commands_limited >= 8
+
+
+def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, profile,
+                                                                     graph_for):
+    # The stand-in robot is the clock source here, as sim_node is in simulation.
+    model = hold_model(tmp_path / "hold.onnx", profile, offset=-0.002)
+    graph = graph_for(profile, model, use_sim_time=True, pre_start=lambda robot: setattr(
+        robot, "sim_time", 100.0))
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="commands on sim time")
+    graph.robot.sim_time = 1.0  # simulation reset
+    controller = graph.policy.controller
+    wait_for(lambda: controller.scheduler.resets >= 1, what="schedule reset")
+    sent = controller.safety.commands_sent
+    wait_for(lambda: controller.safety.commands_sent >= sent + 3, what="commands after reset")
+    assert sum(controller.safety.fault_counts.values()) == 0
+    assert controller.safety.enabled
 
 
 def test_joint_trajectory_interface(tmp_path, profile, graph_for):

@@ -1,0 +1,85 @@
+"""One control tick without ROS: observation -> real ONNX model -> schedule -> safety filter."""
+
+import numpy as np
+import pytest
+from onnx_models import hold_model
+
+from lam_ros.core import safety
+from lam_ros.core.chunking import ChunkScheduler
+from lam_ros.core.safety import SafetyConfig, SafetyFilter
+from lam_ros.policy.controller import CLOCK_RESET, WAITING, PolicyController
+from lam_ros.policy.runtime import PolicyRuntime
+
+
+@pytest.fixture
+def controller(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "hold.onnx", profile, offset=-0.001), profile,
+                            providers=("CPUExecutionProvider",))
+    ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
+                            ChunkScheduler(profile.control_period))
+    ctrl.enable()
+    return ctrl
+
+
+def observe(ctrl, profile, stamp, positions=None, size=None):
+    for camera in profile.cameras:
+        shape = size or (camera.height, camera.width)
+        ctrl.on_image(camera.name, stamp, np.zeros((*shape, 3), np.uint8))
+    ctrl.on_joint_positions(stamp, np.array(profile.home if positions is None else positions))
+
+
+def test_waits_for_every_input_without_a_fault(controller, profile):
+    assert controller.tick(1.0).decision.reason == WAITING
+    controller.on_joint_positions(1.0, np.array(profile.home))
+    assert controller.tick(1.1).decision.reason == WAITING
+    assert sum(controller.safety.fault_counts.values()) == 0
+
+
+def test_fresh_observation_gives_a_command_and_runs_the_model_once(controller, profile):
+    observe(controller, profile, 5.0)
+    first = controller.tick(5.0)
+    second = controller.tick(5.1)  # same observation: the scheduled chunk's next step
+    assert first.decision.send and second.decision.send
+    np.testing.assert_allclose(first.decision.command, np.array(profile.home) - 0.001,
+                               atol=1e-6)
+    assert len(controller.inference.samples_s) == 1
+    assert first.arrival is not None
+
+
+def test_camera_frames_of_another_size_are_resized(controller, profile):
+    observe(controller, profile, 5.0, size=(240, 320))
+    assert controller.tick(5.0).decision.send
+
+
+def test_stale_input_is_a_fault(controller, profile):
+    observe(controller, profile, 5.0)
+    assert controller.tick(5.0).decision.send
+    assert controller.tick(5.5).decision.reason == safety.STALE_OBSERVATION
+
+
+def test_model_exception_holds_and_is_remembered(controller, profile):
+    observe(controller, profile, 5.0, positions=np.zeros(3))  # wrong joint count for the model
+    assert controller.tick(5.0).decision.reason == safety.MODEL_FAILURE
+    assert controller.last_model_error
+
+
+def test_clock_jump_back_resets_without_a_fault(controller, profile):
+    observe(controller, profile, 50.0)
+    assert controller.tick(50.0).decision.send
+    assert controller.tick(0.1).decision.reason == CLOCK_RESET
+    assert controller.tick(0.2).decision.reason == WAITING  # pre-reset observations dropped
+    observe(controller, profile, 0.2)
+    assert controller.tick(0.2).decision.send
+    assert sum(controller.safety.fault_counts.values()) == 0
+
+
+def test_report_has_the_diagnostics_keys(controller, profile):
+    observe(controller, profile, 5.0)
+    controller.tick(5.0)
+    controller.report(5.0)
+    controller.tick(5.1)
+    values = controller.report(6.0)
+    assert values["provider"] == "CPUExecutionProvider"
+    assert float(values["achieved_rate_hz"]) == pytest.approx(1.0)
+    assert {"inference_p50_ms", "inference_p99_ms", "obs_to_command_p50_ms",
+            "obs_to_command_p99_ms", "faults.stale_observation"} <= set(values)
