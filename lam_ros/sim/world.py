@@ -30,6 +30,7 @@ FRICTION = 1.5
 CAMERAS = {
     "front": {"eye": (1.0, 0.0, 0.7), "target": (0.4, -0.03, 0.05), "fov": 48.0},
     "wrist": {"eye": None, "target": None, "fov": 70.0},
+    "side": {"eye": (0.95, -0.85, 0.75), "target": (0.45, 0.0, 0.1), "fov": 50.0},
 }
 RELEASED_FINGER = 0.026  # finger opening (m) above which the cube counts as released
 
@@ -171,16 +172,19 @@ class PickPlaceWorld:
         """Cube inside the target square, resting on the table, and let go of."""
         position, _ = self.cube_pose()
         fingers = self.joint_positions()[self.finger_slot]
-        return placed(position, np.array(TARGET_XY)) and fingers > RELEASED_FINGER
+        return bool(placed(position, np.array(TARGET_XY)) and fingers > RELEASED_FINGER)
 
-    def render(self, camera_name: str) -> np.ndarray:
-        """HxWx3 uint8 RGB at the profile camera's size, CPU renderer."""
-        spec = self.profile.camera(camera_name)
-        view, projection = self._camera_matrices(camera_name, spec.width / spec.height)
+    def render(self, camera_name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+        """HxWx3 uint8 RGB, CPU renderer, at ``size`` (width, height) or the profile camera's."""
+        if size is None:
+            spec = self.profile.camera(camera_name)
+            size = (spec.width, spec.height)
+        width, height = size
+        view, projection = self._camera_matrices(camera_name, width / height)
         _, _, rgba, _, _ = pb.getCameraImage(
-            spec.width, spec.height, view, projection, renderer=pb.ER_TINY_RENDERER,
+            width, height, view, projection, renderer=pb.ER_TINY_RENDERER,
             lightDirection=[0.6, -0.4, 1.0], shadow=0, physicsClientId=self.client)
-        return np.asarray(rgba, dtype=np.uint8).reshape(spec.height, spec.width, 4)[..., :3]
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3]
 
     def _camera_matrices(self, camera_name: str, aspect: float) -> tuple[list, list]:
         if camera_name not in CAMERAS:
@@ -212,5 +216,5 @@ def cube_start_xy(seed: int) -> np.ndarray:
 def placed(cube_position: np.ndarray, target_xy: np.ndarray) -> bool:
     """Cube centre inside the target square and the cube resting on the table."""
     inside = bool(np.all(np.abs(cube_position[:2] - target_xy) <= TARGET_SIZE / 2))
-    resting = abs(cube_position[2] - CUBE_SIZE / 2) < 0.01
+    resting = bool(abs(cube_position[2] - CUBE_SIZE / 2) < 0.01)
     return inside and resting

@@ -1,0 +1,93 @@
+"""expert_node: the scripted pick-and-place expert driving the robot through its command topic.
+
+Reads /joint_states and the simulator's privileged object poses; every control period of (sim)
+time it publishes the ScriptedExpert's next joint target on the profile's command interface. The
+expert replans by itself when the world stops matching its plan (a reset moved the cube or the
+robot); a clock that jumps backwards also starts a fresh plan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.core.joints import MissingJointError
+from lam_ros.core.profile import load_profile
+from lam_ros.ros import qos
+from lam_ros.ros.convert import float64_command, joint_positions, trajectory_command
+from lam_ros.ros.params import declare_config
+from lam_ros.sim.config import ExpertConfig
+from lam_ros.sim.expert import ScriptedExpert
+
+
+def pose_positions(msg: PoseArray) -> tuple[np.ndarray, np.ndarray]:
+    """Cube (poses[0]) and target (poses[1]) positions."""
+    cube, target = msg.poses[0].position, msg.poses[1].position
+    return np.array([cube.x, cube.y, cube.z]), np.array([target.x, target.y, target.z])
+
+
+class ExpertNode(Node):
+    def __init__(self):
+        super().__init__("expert_node")
+        self.config = declare_config(self, ExpertConfig)
+        self.profile = load_profile(self.config.profile)
+        self.expert = ScriptedExpert(self.profile)
+        self.joints: np.ndarray | None = None
+        self.objects: tuple[np.ndarray, np.ndarray] | None = None
+        self.last_tick_ns = -1
+        trajectory = self.profile.command.interface == "joint_trajectory"
+        self.command_pub = self.create_publisher(
+            JointTrajectory if trajectory else Float64MultiArray, self.profile.command.topic,
+            qos.COMMAND)
+        self.create_subscription(JointState, self.profile.joint_states_topic,
+                                 self._on_joint_state, qos.SENSOR)
+        self.create_subscription(PoseArray, self.config.object_poses_topic, self._on_poses,
+                                 qos.SENSOR)
+        self.create_timer(self.profile.control_period, self._on_tick)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self.joints = joint_positions(msg, self.profile.joint_names)
+        except (MissingJointError, ValueError) as exc:
+            self.get_logger().warning(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
+
+    def _on_poses(self, msg: PoseArray) -> None:
+        if len(msg.poses) >= 2:
+            self.objects = pose_positions(msg)
+
+    def _on_tick(self) -> None:
+        now = self.get_clock().now()
+        if now.nanoseconds < self.last_tick_ns:
+            self.expert.reset()  # sim time went backwards: a new episode
+        self.last_tick_ns = now.nanoseconds
+        if self.joints is None or self.objects is None:
+            return
+        target = self.expert.act(self.joints, *self.objects)
+        if self.profile.command.interface == "joint_trajectory":
+            self.command_pub.publish(trajectory_command(
+                self.profile.joint_names, [(self.profile.control_period, target)], now.to_msg()))
+        else:
+            self.command_pub.publish(float64_command(target))
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = ExpertNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.expert.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

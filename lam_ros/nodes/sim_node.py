@@ -1,0 +1,172 @@
+"""sim_node: the PyBullet pick-and-place world behind the topics a ros2_control robot offers.
+
+It is the clock source: its own timer runs on the steady wall clock (never on /clock), and after
+every step it publishes camera images, /joint_states, ~/object_poses and ~/task_success stamped
+with sim time, then /clock. Commands come as Float64MultiArray on the profile's command topic or
+as JointTrajectory (see CommandGuard.check_trajectory for which point is used); both pass the
+command guard, so a malformed command never reaches the motors and the robot holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Pose, PoseArray
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.core.profile import RobotProfile, load_profile
+from lam_ros.ros import qos
+from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp, stamp_to_sec
+from lam_ros.ros.params import declare_config
+from lam_ros.sim.command_guard import CommandGuard, GuardResult
+from lam_ros.sim.config import SimConfig
+from lam_ros.sim.stepping import StepGate
+from lam_ros.sim.world import PickPlaceWorld
+
+POLL_S = 0.002  # wall seconds between step-gate checks
+TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
+WARN_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class SimCamera:
+    name: str  # simulated camera in world.CAMERAS
+    topic: str
+    width: int
+    height: int
+    encoding: str = "rgb8"
+
+
+def sim_cameras(profile: RobotProfile, config: SimConfig) -> list[SimCamera]:
+    """The profile's cameras plus the optional wrist camera and side view."""
+    cameras = [SimCamera(c.name, c.topic, c.width, c.height, c.encoding) for c in profile.cameras]
+    first = profile.cameras[0] if profile.cameras else None
+    if config.publish_wrist_camera and "wrist" not in {c.name for c in cameras}:
+        size = (first.width, first.height) if first else (96, 96)
+        cameras.append(SimCamera("wrist", "/wrist/image_raw", *size))
+    if config.publish_side_view:
+        cameras.append(SimCamera("side", "~/side_view/image_raw", config.side_view_width,
+                                 config.side_view_height))
+    return cameras
+
+
+def camera_image(rgb: np.ndarray, camera: SimCamera, stamp) -> Image:
+    if camera.encoding == "bgr8":
+        msg = rgb_to_image(rgb[..., ::-1], stamp, f"{camera.name}_camera")
+        msg.encoding = "bgr8"
+        return msg
+    return rgb_to_image(rgb, stamp, f"{camera.name}_camera")
+
+
+def object_poses(world: PickPlaceWorld, stamp) -> PoseArray:
+    """poses[0] = cube, poses[1] = target zone centre, in the robot base frame."""
+    msg = PoseArray()
+    msg.header.stamp = stamp
+    msg.header.frame_id = "world"
+    for position, quat in (world.cube_pose(), world.target_pose()):
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+        (pose.orientation.x, pose.orientation.y, pose.orientation.z,
+         pose.orientation.w) = (float(v) for v in quat)
+        msg.poses.append(pose)
+    return msg
+
+
+class SimNode(Node):
+    def __init__(self):
+        super().__init__("sim_node")
+        self.config = declare_config(self, SimConfig, on_change=self._on_config)
+        self.profile = load_profile(self.config.profile)
+        self.world = PickPlaceWorld(self.profile, self.config.seed)
+        self.guard = CommandGuard(self.profile)
+        self.gate = StepGate(self.profile.control_period, self.config.real_time_factor,
+                             self.config.lockstep, self.config.lockstep_timeout_s)
+        self.cameras = sim_cameras(self.profile, self.config)
+        self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
+                           for c in self.cameras}
+        self.joint_pub = self.create_publisher(JointState, self.profile.joint_states_topic,
+                                               qos.SENSOR)
+        self.poses_pub = self.create_publisher(PoseArray, "~/object_poses", qos.SENSOR)
+        self.success_pub = self.create_publisher(Bool, "~/task_success", qos.STATUS)
+        self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
+        self.create_subscription(Float64MultiArray, self.profile.command.topic,
+                                 self._on_positions, qos.COMMAND)
+        self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC, self._on_trajectory,
+                                 qos.COMMAND)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        # The sim is the clock source, so it paces itself by the wall clock, never by /clock.
+        self.wall = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(POLL_S, self._on_timer, clock=self.wall)
+
+    def _on_config(self, config: SimConfig) -> None:
+        self.config = config  # profile and cameras are read at start; seed applies on reset
+        self.gate.configure(config.real_time_factor, config.lockstep, config.lockstep_timeout_s)
+
+    def _on_positions(self, msg: Float64MultiArray) -> None:
+        self._apply(self.guard.check_positions(msg.data))
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        points = [(stamp_to_sec(p.time_from_start), p.positions) for p in msg.points]
+        self._apply(self.guard.check_trajectory(msg.joint_names, points,
+                                                self.profile.control_period))
+
+    def _apply(self, result: GuardResult) -> None:
+        if result.reason:
+            self.get_logger().warning(f"command {result.reason}",
+                                      throttle_duration_sec=WARN_EVERY_S)
+        if result.accepted:
+            self.world.apply_command(result.positions)
+            self.gate.command_arrived()
+
+    def _on_timer(self) -> None:
+        now = self.wall.now().nanoseconds * 1e-9
+        if self.gate.should_step(now):
+            self.world.step()
+            self.gate.stepped(now)
+            self._publish()
+
+    def _publish(self) -> None:
+        stamp = sec_to_stamp(self.world.sim_time)
+        for camera in self.cameras:
+            rgb = self.world.render(camera.name, (camera.width, camera.height))
+            self.image_pubs[camera.name].publish(camera_image(rgb, camera, stamp))
+        self.joint_pub.publish(joint_state(*self.world.joint_state(), stamp))
+        self.poses_pub.publish(object_poses(self.world, stamp))
+        self.success_pub.publish(Bool(data=self.world.success()))
+        self.clock_pub.publish(ClockMsg(clock=stamp))
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        self.world.reset(self.config.seed)
+        response.success = True
+        response.message = json.dumps({"seed": self.config.seed,
+                                       "cube_xy": [round(float(v), 4)
+                                                   for v in self.world.cube_start_xy]})
+        self.get_logger().info(f"reset: {response.message}")
+        return response
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = SimNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.world.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
