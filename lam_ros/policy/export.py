@@ -1,0 +1,107 @@
+"""Exports a trained policy to ONNX per the policy-file contract, and proves the file is right.
+
+Inputs ``image_<camera>`` uint8 [1, H, W, 3] and ``state`` float32 [1, n_joints]; output
+``actions`` float32 [1, chunk, n_joints] in robot units; normalization inside the graph; the
+policy card in metadata_props (and as JSON beside the model). The export fails unless
+``onnx.checker`` (full check) passes and onnxruntime matches torch on held-out frames.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from lam_ros.core import features
+from lam_ros.policy.card import CARD_KEY, PolicyCard, card_path
+from lam_ros.policy.model import ExportedPolicy
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4  # robot units (rad, m)
+CONFIG_KEY = "lam_ros.training_config"
+
+
+class ExportError(RuntimeError):
+    """The exported graph failed a check; the message says which and by how much."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    model_path: Path
+    card_path: Path
+    max_abs_diff: float  # onnxruntime vs torch over the parity frames, robot units
+    parity_frames: int
+
+
+def input_names(camera_names: tuple[str, ...]) -> list[str]:
+    return [features.image_key(name) for name in camera_names] + [features.STATE]
+
+
+def export_policy(wrapper: ExportedPolicy, card: PolicyCard, model_path: str | Path,
+                  parity_inputs: list[dict[str, np.ndarray]], training_config: dict,
+                  tolerance: float = PARITY_TOLERANCE) -> ExportResult:
+    """Writes ``model_path`` and its card; ``parity_inputs`` are held-out frames (batch 1)."""
+    if not parity_inputs:
+        raise ExportError("export needs at least one held-out frame for the parity check")
+    model_path = Path(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = wrapper.eval()
+    names = input_names(wrapper.camera_names)
+    model = _to_onnx(wrapper, names, parity_inputs[0])
+    for key, value in ((CARD_KEY, card.to_json()), (CONFIG_KEY, json.dumps(training_config))):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, model_path)
+    diff = parity(wrapper, model_path, parity_inputs)
+    if not diff <= tolerance:
+        model_path.unlink()
+        raise ExportError(f"onnxruntime differs from torch by {diff:.3g} (> {tolerance:g}) "
+                          f"on {len(parity_inputs)} held-out frames; {model_path} removed")
+    card_file = card_path(model_path)
+    card_file.write_text(card.to_json())
+    return ExportResult(model_path, card_file, diff, len(parity_inputs))
+
+
+def _to_onnx(wrapper: ExportedPolicy, names: list[str],
+             sample: dict[str, np.ndarray]) -> onnx.ModelProto:
+    args = tuple(torch.from_numpy(sample[name]) for name in names)
+    buffer = io.BytesIO()
+    # The TorchScript exporter on purpose: the dynamo one needs onnxscript, not installed here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(wrapper, args, buffer, input_names=names,
+                          output_names=[features.ACTIONS], opset_version=OPSET, dynamo=False,
+                          do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def parity(wrapper: ExportedPolicy, model_path: Path,
+           inputs: list[dict[str, np.ndarray]]) -> float:
+    """Largest |onnxruntime - torch| over all frames and outputs, in robot units."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    names = input_names(wrapper.camera_names)
+    worst = 0.0
+    with torch.no_grad():
+        for sample in inputs:
+            expected = wrapper(*(torch.from_numpy(sample[n]) for n in names)).numpy()
+            (got,) = session.run([features.ACTIONS], {n: sample[n] for n in names})
+            worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def read_card(model_path: str | Path) -> PolicyCard:
+    """The card embedded in an exported model's metadata_props."""
+    model = onnx.load(str(model_path), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    if CARD_KEY not in props:
+        raise ExportError(f"{model_path} has no {CARD_KEY} in metadata_props")
+    return PolicyCard.from_json(props[CARD_KEY])

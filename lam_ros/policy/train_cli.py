@@ -1,0 +1,73 @@
+"""`lam-ros train`: convert episode bags (cached), train the default policy, export ONNX.
+
+Multi-process: `torchrun --nproc_per_node=N -m lam_ros.cli train ...` (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import sys
+
+from lam_ros.policy.export import ExportError
+from lam_ros.policy.train import TrainConfig, TrainResult, is_main, train_policy
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="folder of episode bags (searched down)")
+    parser.add_argument("--out", required=True, help="output folder, e.g. models/<name>")
+    parser.add_argument("--profile", default=DEFAULTS["profile"], help="robot profile name/path")
+    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    parser.add_argument("--minutes", type=float, default=DEFAULTS["minutes"],
+                        help="wall-clock training budget (0 = only --steps limits)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--chunk", type=int, default=DEFAULTS["chunk"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--val-fraction", type=float, default=DEFAULTS["val_fraction"])
+    parser.add_argument("--cache-dir", default=DEFAULTS["cache_dir"],
+                        help="converted-episode cache (default ~/.cache/lam_ros/episodes)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    parser.add_argument("--include-failed", action="store_true",
+                        help="also train on episodes recorded as failed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        data_dir=args.data, out_dir=args.out, profile=args.profile, steps=args.steps,
+        minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
+        seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
+        resume=args.resume, include_failed=args.include_failed, progress=not args.no_progress)
+
+
+def summary_lines(result: TrainResult) -> list[str]:
+    val = "n/a (no validation episodes)" if math.isnan(result.val_l1) else f"{result.val_l1:.4f}"
+    return [
+        f"episodes: {result.episodes}  frames: {result.frames}  steps: {result.steps}",
+        f"train time: {result.train_seconds:.1f} s  samples/s: {result.samples_per_s:.0f}  "
+        f"data wait: {100 * result.data_wait_share:.1f}% of step time",
+        f"val L1 (EMA, robot units: rad / m): {val}",
+        f"ONNX parity (max |onnxruntime - torch|): {result.onnx_max_abs_diff:.2e}",
+        f"model: {result.model_path}",
+        f"card: {result.card_path}",
+        f"training curve: {result.curve_path}",
+        f"checkpoint: {result.checkpoint_path}",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = train_policy(config_from_args(args))
+    except (ValueError, FileNotFoundError, ExportError) as exc:  # bad data, config or export
+        print(f"lam-ros train: error: {exc}", file=sys.stderr)
+        return 2
+    if is_main():
+        print("\n".join(summary_lines(result)))
+    return 0

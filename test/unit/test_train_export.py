@@ -1,0 +1,144 @@
+"""Train a few steps on tiny real bags, export ONNX, run it with onnxruntime, resume training."""
+
+import contextlib
+import io
+import json
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from episode_bag_factory import tiny_profile, write_dataset
+from safetensors.torch import load_file
+
+from lam_ros.cli import main as lam_ros_main
+from lam_ros.core import features
+from lam_ros.policy.card import PolicyCard, card_path
+from lam_ros.policy.export import ExportError, export_policy, read_card
+from lam_ros.policy.model import ExportedPolicy
+from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    profile = tiny_profile(root)
+    write_dataset(root / "data", profile, episodes=4, ticks=25, failed=1)
+    config = TrainConfig(data_dir=str(root / "data"), out_dir=str(root / "model"),
+                         profile=str(root / "panda_tiny.yaml"), steps=STEPS, batch_size=16,
+                         eval_every=6, checkpoint_every=6, cache_dir=str(root / "cache"),
+                         val_fraction=0.25, progress=False)
+    return root, profile, config
+
+
+@pytest.fixture(scope="module")
+def trained(setup):
+    root, _, config = setup
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = lam_ros_main(["train", "--data", config.data_dir, "--out", config.out_dir,
+                             "--profile", config.profile, "--steps", str(STEPS),
+                             "--batch-size", "16", "--val-fraction", "0.25",
+                             "--cache-dir", config.cache_dir, "--no-progress"])
+    assert code == 0
+    return root / "model", out.getvalue()
+
+
+def test_cli_prints_the_final_summary(trained):
+    _, printed = trained
+    assert "episodes: 4" in printed  # the failed episode was left out
+    for line in ("samples/s", "val L1", "ONNX parity"):
+        assert line in printed
+    assert (trained[0] / "training_curve.png").stat().st_size > 1000
+    assert list((trained[0] / "runs").glob("events.out.tfevents.*"))
+
+
+def test_exported_model_honours_the_policy_file_contract(trained, setup):
+    model_dir, _ = trained
+    profile = setup[1]
+    model_path = model_dir / "policy.onnx"
+    onnx.checker.check_model(onnx.load(str(model_path)), full_check=True)
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
+    assert inputs == {"image_front": ("tensor(uint8)", [1, 32, 32, 3]),
+                      features.STATE: ("tensor(float)", [1, 8])}
+    image = np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
+    (actions,) = session.run([features.ACTIONS], {
+        "image_front": image, features.STATE: np.array([profile.home], np.float32)})
+    assert actions.shape == (1, 10, 8) and np.isfinite(actions).all()
+    # raw robot units out: near the demonstrations' joint targets, not normalized values
+    assert np.abs(actions[0].mean(0) - np.array(profile.home)).max() < 0.5
+
+
+def test_card_is_embedded_and_beside_the_model_and_fits_the_profile(trained, setup):
+    model_path = trained[0] / "policy.onnx"
+    card = read_card(model_path)
+    assert card == PolicyCard.from_json(card_path(model_path).read_text())
+    card.check_against(setup[1])
+    assert card.chunk == 10
+    assert card.training["episodes"] == 4 and card.training["steps"] == STEPS
+    assert card.training["frames"] == 100 and card.training["val_l1"] > 0
+    assert card.training["config"]["seed"] == 0
+    saved = json.loads((trained[0] / "training_config.json").read_text())
+    assert saved["steps"] == STEPS
+
+
+def test_onnx_matches_the_checkpointed_torch_policy(trained, setup):
+    from lam_ros.policy.model import Normalizer, PolicyConfig, VisuomotorPolicy
+
+    tensors = load_file(str(trained[0] / CHECKPOINT))  # safetensors: no pickle involved
+    config = PolicyConfig(("front",), 8)
+    ema, normalizer = VisuomotorPolicy(config), Normalizer(("front",), 8)
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    normalizer.load_state_dict({k[11:]: v for k, v in tensors.items()
+                                if k.startswith("normalizer.")})
+    wrapper = ExportedPolicy(ema, normalizer).eval()
+    session = ort.InferenceSession(str(trained[0] / "policy.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        image = rng.integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
+        state = (np.array(setup[1].home) + rng.normal(0, 0.1, 8)).astype(np.float32)[None]
+        with torch.no_grad():
+            expected = wrapper(torch.from_numpy(image), torch.from_numpy(state)).numpy()
+        (got,) = session.run(None, {"image_front": image, features.STATE: state})
+        assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_export_refuses_a_model_that_fails_parity(trained, setup, tmp_path):
+    from lam_ros.policy.model import Normalizer, PolicyConfig, VisuomotorPolicy
+
+    wrapper = ExportedPolicy(VisuomotorPolicy(PolicyConfig(("front",), 8)),
+                             Normalizer(("front",), 8))
+    card = PolicyCard.for_profile(setup[1], 10)
+    frame = {"image_front": np.zeros((1, 32, 32, 3), np.uint8),
+             features.STATE: np.zeros((1, 8), np.float32)}
+    with pytest.raises(ExportError, match="differs from torch"):
+        export_policy(wrapper, card, tmp_path / "p.onnx", [frame], {}, tolerance=-1.0)
+    assert not (tmp_path / "p.onnx").exists()
+
+
+def test_resume_continues_from_the_safetensors_checkpoint(trained, setup, tmp_path):
+    config = replace(setup[2], out_dir=str(trained[0]), steps=STEPS + 6, resume=True)
+    result = train_policy(config)
+    assert result.steps == STEPS + 6
+    assert [h["step"] for h in result.history] == [STEPS, STEPS + 6]  # the CLI run validated once
+    header_length = int.from_bytes((trained[0] / CHECKPOINT).read_bytes()[:8], "little")
+    assert (trained[0] / CHECKPOINT).read_bytes()[8:9] == b"{" and header_length > 0
+    assert result.onnx_max_abs_diff <= 1e-4
+
+
+def test_training_is_reproducible_for_a_seed(setup, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        config = replace(setup[2], out_dir=str(tmp_path / name), steps=4, eval_every=4,
+                         checkpoint_every=4)
+        train_policy(config)
+        weights.append(load_file(str(tmp_path / name / CHECKPOINT)))
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
