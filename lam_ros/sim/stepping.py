@@ -37,4 +37,6 @@ class StepGate:
     def stepped(self, now: float) -> None:
         self.command_since_step = False
         self.last_step = now
-        self.next_due = max(self.next_due + self.wall_period, now)
+        self.next_due += self.wall_period
+        if self.next_due <= now:  # fell a period behind: resume from now, no catch-up burst
+            self.next_due = now + self.wall_period
