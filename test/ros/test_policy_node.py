@@ -25,6 +25,7 @@ from trajectory_msgs.msg import JointTrajectory
 from lam_ros.core import safety
 from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import load_profile
+from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
 from lam_ros.ros import qos
 from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
@@ -122,9 +123,9 @@ class Graph:
 
     def close(self):
         self.executor.shutdown()
+        self.thread.join(timeout=5)
         for node in (self.policy, self.robot):
             node.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -273,3 +274,42 @@ def test_mismatched_card_exits_non_zero_naming_the_field(tmp_path, profile, fiel
     assert done.returncode != 0
     assert f"does not fit robot 'panda_sim': {field}:" in output
     assert "Traceback" not in output
+
+
+def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclpy_context):
+    """policy_node (JointTrajectory out, on sim time) against the real sim_node process."""
+    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+    data["command"] = {"interface": "joint_trajectory",
+                       "topic": "/joint_trajectory_controller/joint_trajectory"}
+    trajectory_yaml = tmp_path / "panda_trajectory.yaml"
+    trajectory_yaml.write_text(yaml.safe_dump(data))
+    model = hold_model(tmp_path / "creep.onnx", load_profile(trajectory_yaml), offset=-0.05)
+    specs = [NodeSpec("sim_node", params={"profile": "panda_sim"}),
+             NodeSpec("policy_node", use_sim_time=True,
+                      params={"profile": str(trajectory_yaml), "model": str(model)})]
+    with NodeGroup(specs, log_dir=tmp_path / "logs") as group:
+        probe = Node("probe", context=rclpy_context)
+        joint1 = []
+        probe.create_subscription(
+            JointState, "/joint_states",
+            lambda m: joint1.append(m.position[list(m.name).index("panda_joint1")]), qos.SENSOR)
+        enable = probe.create_client(SetBool, "/policy_node/enable")
+        executor = MultiThreadedExecutor(num_threads=2, context=rclpy_context)
+        executor.add_node(probe)
+        thread = threading.Thread(target=executor.spin, daemon=True)
+        thread.start()
+        try:
+            assert enable.wait_for_service(timeout_sec=30), group.log("policy_node")
+            wait_for(lambda: joint1, what="sim joint states")
+            start = joint1[-1]
+            future = enable.call_async(SetBool.Request(data=True))
+            wait_for(future.done, what="~/enable answer")
+            # The policy asks for 0.05 rad below the measured joint 1 every tick: the sim follows.
+            wait_for(lambda: joint1[-1] < start - 0.2, timeout=30,
+                     what=f"joint 1 to follow the policy (from {start})")
+            assert group.dead() == {}
+            assert "rejected" not in group.log("sim_node")
+        finally:
+            executor.shutdown()
+            thread.join(timeout=5)
+            probe.destroy_node()
