@@ -28,11 +28,11 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
 
 def save_checkpoint(path: Path, modules: dict[str, torch.nn.Module],
                     optimizer: torch.optim.Optimizer, counters: dict[str, Any]) -> None:
-    tensors = {f"{name}.{key}": value.detach().contiguous()
+    tensors = {f"{name}.{key}": value.detach().cpu().contiguous()
                for name, module in modules.items()
                for key, value in module.state_dict().items()}
     optimizer_tensors, optimizer_meta = _optimizer_tensors(optimizer)
-    tensors.update({k: v.contiguous() for k, v in optimizer_tensors.items()})
+    tensors.update({k: v.cpu().contiguous() for k, v in optimizer_tensors.items()})
     metadata = {"optimizer": json.dumps(optimizer_meta), "counters": json.dumps(counters)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

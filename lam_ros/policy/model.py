@@ -135,10 +135,11 @@ def random_shift(frames: torch.Tensor, pad: int, generator: torch.Generator) -> 
     random integer offset per sample. Done on the batch, so it costs one gather."""
     batch, _, height, width = frames.shape
     padded = F.pad(frames, (pad, pad, pad, pad), mode="replicate")
-    dx = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator)
-    dy = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator)
-    rows = (torch.arange(height).view(1, height, 1) + dy).expand(batch, height, width)
-    cols = (torch.arange(width).view(1, 1, width) + dx).expand(batch, height, width)
+    device = frames.device
+    dx = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator).to(device)
+    dy = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator).to(device)
+    rows = (torch.arange(height, device=device).view(1, height, 1) + dy).expand(-1, -1, width)
+    cols = (torch.arange(width, device=device).view(1, 1, width) + dx).expand(-1, height, -1)
     flat = rows * (width + 2 * pad) + cols
     gathered = padded.flatten(2).gather(2, flat.flatten(1).unsqueeze(1).expand(
         -1, frames.shape[1], -1))

@@ -112,52 +112,64 @@ class Parts:
     normalizer: Normalizer
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
-    train_set: EpisodeDataset
+    train_set: EpisodeDataset  # stays in host memory; batches move to ``device``
     val_set: EpisodeDataset | None
+    device: torch.device
 
 
 def is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def setup_distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
+def setup_distributed() -> tuple[int, torch.device]:
+    """(rank, device); joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = torch.device("cpu")
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
-    return rank, world
+    return rank, device
 
 
 def load_data(config: TrainConfig, profile: RobotProfile):
-    """Converted episodes (cached), split by episode into training and validation sets."""
+    """Converted episodes (cached), split by episode into training and validation sets.
+    Rank 0 converts first; the other ranks then read its cache entries."""
+    if dist.is_initialized() and not is_main():
+        dist.barrier()
     conversion = convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
                                  include_failed=config.include_failed,
                                  progress=config.progress and is_main())
+    if dist.is_initialized() and is_main():
+        dist.barrier()
     train, val = split_by_episode(conversion.episodes, config.val_fraction, config.seed)
     val_set = EpisodeDataset(val, config.chunk) if val else None
     return conversion, EpisodeDataset(train, config.chunk), val_set
 
 
 def build_parts(config: TrainConfig, profile: RobotProfile, train_set: EpisodeDataset,
-                val_set: EpisodeDataset | None, rank: int) -> Parts:
+                val_set: EpisodeDataset | None, rank: int, device: torch.device) -> Parts:
     torch.manual_seed(config.seed)  # same initial weights on every rank
     policy_config = PolicyConfig(tuple(c.name for c in profile.cameras), profile.n_joints,
                                  config.chunk)
-    core = VisuomotorPolicy(policy_config)
+    core = VisuomotorPolicy(policy_config).to(device)
     normalizer = Normalizer(policy_config.camera_names, profile.n_joints)
     normalizer.fit(train_set.images, train_set.joint_positions, train_set.actions)
+    normalizer.to(device)
     policy = core
     if dist.is_initialized():
-        policy = torch.nn.parallel.DistributedDataParallel(core)
+        device_ids = [device.index] if device.type == "cuda" else None
+        policy = torch.nn.parallel.DistributedDataParallel(core, device_ids=device_ids)
     optimizer = torch.optim.AdamW(core.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     ema = copy.deepcopy(core).requires_grad_(False)
-    return Parts(policy, core, ema, normalizer, optimizer, generator, train_set, val_set)
+    return Parts(policy, core, ema, normalizer, optimizer, generator, train_set, val_set,
+                 device)
 
 
 def lr_factor(progress: float, step: int, warmup_steps: int) -> float:
@@ -168,6 +180,7 @@ def lr_factor(progress: float, step: int, warmup_steps: int) -> float:
 def prepare(parts: Parts, batch: dict[str, torch.Tensor], shift_pad: int,
             augment: bool) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normalized (and on training batches randomly shifted) model inputs and targets."""
+    batch = {k: v.to(parts.device, non_blocking=True) for k, v in batch.items()}
     images = {}
     for name in parts.core.config.camera_names:
         frames = to_float_nchw(batch[features.image_key(name)])
@@ -217,12 +230,14 @@ def validate(parts: Parts, batch_size: int) -> float:
 class Clock:
     """Training time and the stop decision, agreed across ranks (rank 0's clock rules)."""
 
-    def __init__(self, config: TrainConfig, elapsed_before: float):
+    def __init__(self, config: TrainConfig, elapsed_before: float, device: torch.device):
         self.config = config
+        self.device = device  # nccl only moves GPU tensors
         self.started = time.perf_counter() - elapsed_before
 
     def elapsed(self) -> float:
-        seconds = torch.tensor([time.perf_counter() - self.started], dtype=torch.float64)
+        seconds = torch.tensor([time.perf_counter() - self.started], dtype=torch.float64,
+                               device=self.device)
         if dist.is_initialized():
             dist.broadcast(seconds, src=0)
         return float(seconds)
@@ -261,7 +276,7 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
     from lam_ros.policy.training_log import TrainingLog
 
     log = TrainingLog(out_dir, enabled=is_main(), history=counters.get("history", []))
-    clock = Clock(config, counters.get("elapsed", 0.0))
+    clock = Clock(config, counters.get("elapsed", 0.0), parts.device)
     step, fetch_total, loop_began = start_step, 0.0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc="training", unit="step",
                disable=not (config.progress and is_main()))
@@ -333,7 +348,7 @@ def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: di
            out_dir: Path) -> ExportResult:
     training = {**summary, "config": asdict(config)}
     card = PolicyCard.for_profile(profile, config.chunk, training=training)
-    wrapper = ExportedPolicy(copy.deepcopy(parts.ema), copy.deepcopy(parts.normalizer))
+    wrapper = ExportedPolicy(copy.deepcopy(parts.ema).cpu(), copy.deepcopy(parts.normalizer).cpu())
     (out_dir / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
     return export_policy(wrapper, card, out_dir / MODEL_FILE,
                          held_out_frames(parts, config.parity_frames), asdict(config))
@@ -341,12 +356,12 @@ def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: di
 
 def train_policy(config: TrainConfig) -> TrainResult:
     """Converts the bags (cached), trains, and (on rank 0) exports policy.onnx and its card."""
-    rank, _ = setup_distributed()
+    rank, device = setup_distributed()
     profile = load_profile(config.profile)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     conversion, train_set, val_set = load_data(config, profile)
-    parts = build_parts(config, profile, train_set, val_set, rank)
+    parts = build_parts(config, profile, train_set, val_set, rank, device)
     counters = resume(parts, config, out_dir) if config.resume else {}
     loop = run_loop(parts, config, out_dir, counters.get("step", 0), counters)
     summary = {"episodes": len(conversion.episodes), "train_episodes": train_set.n_episodes,
