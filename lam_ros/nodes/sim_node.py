@@ -89,6 +89,7 @@ class SimNode(Node):
         self.profile = load_profile(self.config.profile)
         self.world = PickPlaceWorld(self.profile, self.config.seed)
         self.guard = CommandGuard(self.profile)
+        self.rejected = 0
         self.gate = StepGate(self.profile.control_period, self.config.real_time_factor,
                              self.config.lockstep, self.config.lockstep_timeout_s)
         self.cameras = sim_cameras(self.profile, self.config)
@@ -121,8 +122,9 @@ class SimNode(Node):
                                                 self.profile.control_period))
 
     def _apply(self, result: GuardResult) -> None:
-        if result.reason:
-            self.get_logger().warning(f"command {result.reason}",
+        self.rejected += not result.accepted
+        if result.reason:  # throttled: the count says how many went by unlogged
+            self.get_logger().warning(f"command {result.reason} ({self.rejected} rejected so far)",
                                       throttle_duration_sec=WARN_EVERY_S)
         if result.accepted:
             self.world.apply_command(result.positions)

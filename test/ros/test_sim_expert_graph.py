@@ -1,0 +1,129 @@
+"""sim_node and expert_node as real processes over DDS: the expert solves an episode through the
+ROS graph, and the simulated robot refuses malformed commands while following good ones."""
+
+import json
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros import qos
+from lam_ros.ros.convert import float64_command, trajectory_command
+from lam_ros.sim.world import cube_start_xy
+
+pytestmark = pytest.mark.ros
+
+
+def wait_for(condition, group, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert not group.dead(), f"node exited while waiting for {what}: {group.dead()}\n" + \
+            "\n".join(group.log(n)[-2000:] for n in group.procs)
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class Probe(Node):
+    """Watches what sim_node publishes and sends it commands, as a controller client would."""
+
+    def __init__(self, context, profile):
+        super().__init__("sim_probe", context=context)
+        self.success = False
+        self.joints: JointState | None = None
+        self.image: Image | None = None
+        self.create_subscription(Bool, "/sim_node/task_success", self._on_success, qos.STATUS)
+        self.create_subscription(JointState, profile.joint_states_topic, self._on_joints,
+                                 qos.SENSOR)
+        self.create_subscription(Image, profile.cameras[0].topic, self._on_image, qos.SENSOR)
+        self.commands = self.create_publisher(Float64MultiArray, profile.command.topic,
+                                              qos.COMMAND)
+        self.trajectories = self.create_publisher(
+            JointTrajectory, "/joint_trajectory_controller/joint_trajectory", qos.COMMAND)
+        self.reset = self.create_client(Trigger, "/sim_node/reset")
+
+    def _on_success(self, msg):
+        self.success = self.success or msg.data
+
+    def _on_joints(self, msg):
+        self.joints = msg
+
+    def _on_image(self, msg):
+        self.image = msg
+
+    def position(self, name):
+        return self.joints.position[list(self.joints.name).index(name)]
+
+
+@pytest.fixture
+def probe(rclpy_context, profile):
+    node = Probe(rclpy_context, profile)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+
+
+def test_expert_solves_an_episode_through_the_ros_graph_in_lockstep(probe, tmp_path):
+    specs = [NodeSpec("sim_node", params={"seed": 1, "lockstep": True, "real_time_factor": 0.0}),
+             NodeSpec("expert_node", use_sim_time=True)]
+    with NodeGroup(specs, log_dir=tmp_path) as group:
+        wait_for(lambda: probe.success, group, 50.0, "/sim_node/task_success = true")
+        assert probe.image is not None and probe.image.encoding == "rgb8"
+        assert (probe.image.width, probe.image.height) == (96, 96)
+        assert len(probe.joints.name) == 9 and "panda_finger_joint2" in probe.joints.name
+
+
+def test_sim_rejects_bad_commands_holds_and_follows_trajectories(probe, profile, tmp_path):
+    specs = [NodeSpec("sim_node", params={"seed": 7, "real_time_factor": 2.0})]
+    home = np.array(profile.home)
+    with NodeGroup(specs, log_dir=tmp_path) as group:
+        wait_for(lambda: probe.joints is not None, group, 20.0, "joint states")
+        target = home.copy()
+        target[0] = 0.3
+
+        def command_reached():
+            probe.commands.publish(float64_command(target))
+            return abs(probe.position("panda_joint1") - 0.3) < 0.01
+        wait_for(command_reached, group, 15.0, "panda_joint1 to reach a good command")
+
+        nan_command = target.copy()
+        nan_command[0] = math.nan
+
+        def both_rejections_logged():  # warnings are throttled: keep both kinds coming
+            probe.commands.publish(float64_command(nan_command))
+            probe.commands.publish(Float64MultiArray(data=[-0.3] * 7))
+            log = group.log("sim_node")
+            return "non-finite" in log and "7 values for 8 joints" in log
+        wait_for(both_rejections_logged, group, 15.0, "the sim to log both rejections")
+        assert probe.position("panda_joint1") == pytest.approx(0.3, abs=0.01)  # held
+
+        names = list(reversed(profile.joint_names))  # by name, in any order
+        goal = home.copy()
+        goal[0] = -0.3
+
+        def trajectory_reached():
+            probe.trajectories.publish(trajectory_command(names, [(0.1, goal[::-1])],
+                                                          probe.get_clock().now().to_msg()))
+            return abs(probe.position("panda_joint1") + 0.3) < 0.01
+        wait_for(trajectory_reached, group, 15.0, "panda_joint1 to follow a JointTrajectory")
+
+        assert probe.reset.wait_for_service(timeout_sec=10.0)
+        response = probe.reset.call(Trigger.Request(), timeout_sec=10.0)
+        assert response.success
+        episode = json.loads(response.message)
+        assert episode["seed"] == 7
+        np.testing.assert_allclose(episode["cube_xy"], cube_start_xy(7), atol=1e-4)
+        wait_for(lambda: abs(probe.position("panda_joint1") - home[0]) < 0.01, group, 10.0,
+                 "the robot back home after reset")
