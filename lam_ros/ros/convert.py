@@ -18,13 +18,14 @@ def stamp_to_sec(stamp: Time) -> float:
 
 
 def sec_to_stamp(t: float) -> Time:
-    sec = int(np.floor(t))
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    # Round the whole value, then split: 4.999999999999998 must become 5 s, not 4 s + 0 ns.
+    sec, nanosec = divmod(int(round(t * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def sec_to_duration(t: float) -> Duration:
-    sec = int(np.floor(t))
-    return Duration(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = divmod(int(round(t * 1e9)), 1_000_000_000)
+    return Duration(sec=sec, nanosec=nanosec)
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
