@@ -104,6 +104,7 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
         return ", ".join(f"{n} exited with code {c}" for n, c in nodes.dead().items())
 
     graph_broken = False
+    faults_before = _faults(session.policy_status())
     try:
         session.set_policy_enabled(False)
         session.reset(seed)
@@ -116,9 +117,14 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
             nodes.restart(name)
         session.wait_ready(timeout_s=60.0)
     frames = [side_by_side([f[k] for k in ("policy", "side") if k in f]) for f in outcome.frames]
-    faults = int(session.policy_status().get("faults_total", 0))
+    faults = _faults(session.policy_status()) - faults_before
     return EpisodeResult(seed, outcome.success, outcome.time_to_success_s, faults,
                          outcome.reason), frames
+
+
+def _faults(status: dict[str, str]) -> int:
+    """Total faults the policy node has counted (its counters are cumulative)."""
+    return sum(int(v) for k, v in status.items() if k.startswith("faults."))
 
 
 def _latency_figures(status: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,107 @@
+"""`lam-ros demo`: the whole loop on one machine, as a user would run it.
+
+Records scripted-expert demonstrations through the recorder node, trains the default policy,
+exports ONNX, evaluates it over ROS on held-out seeds, and prints a results table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+from lam_ros.commands.evaluate import EvalConfig, evaluate
+from lam_ros.commands.record_sim import RecordSimConfig, record
+from lam_ros.data.episode_bag import find_episode_dirs
+from lam_ros.policy.card import card_path
+from lam_ros.policy.train import TrainConfig, train_policy
+
+TASK = "pick_place"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs/demo", help="folder for data, model and report")
+    parser.add_argument("--episodes", type=int, default=50, help="demonstrations to record")
+    parser.add_argument("--eval-episodes", type=int, default=100, help="held-out seeds")
+    parser.add_argument("--train-minutes", type=float, default=15.0,
+                        help="training wall-clock budget")
+    parser.add_argument("--train-steps", type=int, default=100_000,
+                        help="training step cap (the time budget usually ends training first)")
+    parser.add_argument("--ship", default="", help="also copy the policy to this models/ folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    out = Path(args.out)
+    timings = {}
+    start = time.monotonic()
+    data = out / "data"
+    _record(data, args.episodes)
+    timings["record"] = time.monotonic() - start
+
+    result = train_policy(TrainConfig(data_dir=str(data), out_dir=str(out / "model"),
+                                      minutes=args.train_minutes, steps=args.train_steps))
+    timings["train"] = result.train_seconds
+
+    t0 = time.monotonic()
+    summary, report = evaluate(EvalConfig(model=str(result.model_path),
+                                          episodes=args.eval_episodes,
+                                          report_dir=str(out / "eval")))
+    timings["evaluate"] = time.monotonic() - t0
+    timings["total"] = time.monotonic() - start
+    if args.ship:
+        _ship(result.model_path, Path(args.ship))
+
+    table = results_table(summary, result, timings, args)
+    (out / "RESULTS.md").write_text(table + f"\nReport: {report}/summary.md\n")
+    print("\n" + table)
+    print(f"report: {report}/summary.md (episodes.json, success.png, rollouts.mp4)")
+    print(summary.last_line())
+    return 0
+
+
+def _record(data: Path, episodes: int) -> None:
+    """Records the demonstrations unless the folder already holds that many good ones."""
+    existing = find_episode_dirs(data / TASK) if (data / TASK).is_dir() else []
+    if len(existing) >= episodes:
+        print(f"reusing {len(existing)} recorded episodes in {data / TASK} "
+              f"(delete the folder to record again)")
+        return
+    if existing:
+        shutil.rmtree(data / TASK)  # a partial earlier run: start clean, seeds stay the same
+    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK))
+
+
+def _ship(model: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(model, folder / model.name)
+    shutil.copy2(card_path(model), card_path(folder / model.name))
+    print(f"shipped {model.name} and its card to {folder}")
+
+
+def results_table(summary, result, timings: dict[str, float], args) -> str:
+    status = summary.extra
+    rows = [
+        ("closed-loop success (held-out seeds)",
+         f"{summary.successes}/{summary.episodes} = {summary.success_rate:.0%} "
+         f"(95% CI {summary.ci95[0]:.0%}-{summary.ci95[1]:.0%})"),
+        ("demonstrations", f"{result.episodes} episodes, {result.frames} frames"),
+        ("training", f"{result.steps} steps in {timings['train'] / 60:.1f} min, "
+                     f"{result.samples_per_s:.0f} samples/s, data wait "
+                     f"{result.data_wait_share:.1%}"),
+        ("validation L1 (held-out episodes)", f"{result.val_l1:.4f} rad"),
+        ("ONNX vs torch max abs diff", f"{result.onnx_max_abs_diff:.2e}"),
+        ("inference (onnxruntime)",
+         f"p50 {status.get('inference_p50_ms', '?')} ms, "
+         f"p99 {status.get('inference_p99_ms', '?')} ms on {status.get('provider', '?')}"),
+        ("observation to command",
+         f"p50 {status.get('obs_to_command_p50_ms', '?')} ms, "
+         f"p99 {status.get('obs_to_command_p99_ms', '?')} ms"),
+        ("wall time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["| result | value |", "| --- | --- |"]
+    lines += [f"| {k.ljust(width)} | {v} |" for k, v in rows]
+    return "\n".join(lines)
