@@ -233,7 +233,8 @@ class RecorderNode(Node):
 
     def _publish_status(self) -> None:
         status = self.recorder.status(self.now_ns())
-        status.update(type_conflicts=self.type_conflicts, last_stop=self.last_stop)
+        status.update(topics=sorted(self.subscribed), type_conflicts=self.type_conflicts,
+                      last_stop=self.last_stop)
         self.status_pub.publish(String(data=json.dumps(status)))
 
     def close(self) -> None:

@@ -1,0 +1,215 @@
+"""`lam-ros record-sim`: record scripted-expert demonstrations through the ROS graph.
+
+sim_node (lockstep, as fast as possible), expert_node and recorder_node run as processes on the
+sim clock; for each demo seed the sim is reset, an episode is recorded until the task succeeds
+(plus a moment to record the release) or the time limit, and closed with its outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import rclpy
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Bool, String
+from std_srvs.srv import SetBool, Trigger
+from tqdm import tqdm
+
+from lam_ros.core.profile import load_profile
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros import qos
+from lam_ros.ros.convert import stamp_to_sec
+from lam_ros.ros.sim_session import SessionError, SimSession, make_context
+from lam_ros.sim.seeds import demo_seeds
+
+SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
+
+
+@dataclass(frozen=True)
+class RecordSimConfig:
+    data: str
+    episodes: int = 50
+    task: str = "pick_place"
+    seed_offset: int = 0  # first demo seed
+    profile: str = "panda_sim"
+    time_limit_s: float = 30.0  # sim seconds per episode
+    after_success_s: float = 1.0  # sim seconds recorded after success (the release)
+    wall_limit_s: float = 300.0  # a hung graph ends the episode
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+        demo_seeds(self.episodes, self.seed_offset)  # raises naming the bad range
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--data", required=True, help="data root: <data>/<task>/episode_*")
+    parser.add_argument("--task", default="pick_place")
+    parser.add_argument("--seed-offset", type=int, default=0, dest="seed_offset",
+                        help="first demo seed")
+    parser.add_argument("--profile", default="panda_sim")
+    parser.add_argument("--time-limit", type=float, default=30.0, dest="time_limit_s",
+                        help="sim seconds per episode")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = RecordSimConfig(**{k: v for k, v in vars(args).items()
+                                if k in RecordSimConfig.__dataclass_fields__})
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    outcomes = record(config)
+    ok = sum(success for _, success, _ in outcomes)
+    print(f"recorded {len(outcomes)} episodes under {Path(config.data) / config.task}: "
+          f"{ok} succeeded, {len(outcomes) - ok} failed")
+    return 0 if ok == len(outcomes) else 1
+
+
+def node_specs(config: RecordSimConfig) -> list[NodeSpec]:
+    robot = {"profile": config.profile}
+    return [
+        NodeSpec("sim_node", params={**robot, "lockstep": True, "real_time_factor": 0.0}),
+        NodeSpec("expert_node", params=robot, use_sim_time=True),
+        NodeSpec("recorder_node", use_sim_time=True, params={
+            **robot, "data_root": str(Path(config.data).resolve()), "task": config.task}),
+    ]
+
+
+class RecorderSession:
+    """Recorder services plus the sim's clock and success flag, on the SimSession's node."""
+
+    def __init__(self, sim: SimSession):
+        node = sim.node
+        self.sim = sim
+        self._lock = threading.Lock()
+        self.sim_time = 0.0
+        self.success = False
+        self.status: dict = {}
+        node.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
+        node.create_subscription(Bool, "/sim_node/task_success", self._on_success, 10)
+        node.create_subscription(String, "/recorder_node/status", self._on_status, qos.STATUS)
+        self.start = node.create_client(Trigger, "/recorder_node/start")
+        self.stop = node.create_client(SetBool, "/recorder_node/stop")
+        self.params = node.create_client(SetParameters, "/recorder_node/set_parameters")
+
+    def _on_clock(self, msg: Clock) -> None:
+        with self._lock:
+            self.sim_time = stamp_to_sec(msg.clock)
+
+    def _on_success(self, msg: Bool) -> None:
+        with self._lock:
+            self.success = self.success or msg.data
+
+    def _on_status(self, msg: String) -> None:
+        self.status = json.loads(msg.data)
+
+    def clear_success(self) -> None:
+        with self._lock:
+            self.success = False
+
+    def now(self) -> tuple[float, bool]:
+        with self._lock:
+            return self.sim_time, self.success
+
+    def wait_ready(self, topics: set[str], timeout_s: float) -> None:
+        """Waits for the recorder's services and its subscriptions to ``topics``."""
+        for client in (self.start, self.stop, self.params):
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
+        deadline = time.monotonic() + timeout_s
+        while not topics <= set(self.status.get("topics", ())):
+            if time.monotonic() > deadline:
+                raise SessionError(f"recorder_node subscribed to {self.status.get('topics')}, "
+                                   f"not all of {sorted(topics)}, in {timeout_s} s")
+            time.sleep(0.05)
+
+    def set_seed(self, seed: int) -> None:
+        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)
+        result = call(self.params, SetParameters.Request(
+            parameters=[Parameter(name="seed", value=value)]))
+        if not result.results[0].successful:
+            raise SessionError(f"recorder_node refused seed={seed}: {result.results[0].reason}")
+
+    def trigger(self, client, request) -> str:
+        response = call(client, request)
+        if not response.success:
+            raise SessionError(f"{client.srv_name}: {response.message}")
+        return response.message
+
+
+def call(client, request, timeout_s: float = 10.0):
+    """A service call from the main thread while the session's executor spins elsewhere."""
+    future = client.call_async(request)
+    deadline = time.monotonic() + timeout_s
+    while not future.done():
+        if time.monotonic() > deadline:
+            raise SessionError(f"service {client.srv_name} did not answer in {timeout_s} s")
+        time.sleep(0.002)
+    return future.result()
+
+
+def recorded_topics(profile_name: str) -> set[str]:
+    profile = load_profile(profile_name)
+    cameras = {c.topic for c in profile.cameras}
+    return {profile.joint_states_topic, profile.command.topic, "/clock", *cameras}
+
+
+def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
+    """Records one episode per demo seed; returns (seed, success, episode dir) for each."""
+    data_dir = Path(config.data)
+    context = make_context()
+    nodes = NodeGroup(node_specs(config), log_dir=data_dir / "logs" / config.task).start()
+    sim = SimSession(context)
+    session = RecorderSession(sim)
+    outcomes = []
+    try:
+        sim.wait_ready(timeout_s=60.0, with_policy=False)
+        session.wait_ready(recorded_topics(config.profile), timeout_s=60.0)
+        for seed in tqdm(demo_seeds(config.episodes, config.seed_offset), desc="record-sim",
+                         unit="episode"):
+            outcomes.append(record_episode(session, nodes, seed, config))
+            tqdm.write(f"seed {seed}: {'success' if outcomes[-1][1] else 'FAILED'} "
+                       f"-> {outcomes[-1][2]}")
+    finally:
+        sim.close()
+        nodes.stop()
+        rclpy.try_shutdown(context=context)
+    return outcomes
+
+
+def record_episode(session: RecorderSession, nodes: NodeGroup, seed: int,
+                   config: RecordSimConfig) -> tuple[int, bool, str]:
+    session.set_seed(seed)
+    session.sim.reset(seed)
+    episode_dir = session.trigger(session.start, Trigger.Request())
+    success = wait_for_outcome(session, nodes, config)
+    session.trigger(session.stop, SetBool.Request(data=success))
+    return seed, success, episode_dir
+
+
+def wait_for_outcome(session: RecorderSession, nodes: NodeGroup, config: RecordSimConfig) -> bool:
+    """Success (after recording ``after_success_s`` more), or False at a limit or dead node."""
+    start_wall = time.monotonic()
+    start_sim, _ = session.now()
+    success_at = None
+    while True:
+        now, success = session.now()
+        if now - start_sim < SETTLE_S:  # a success flag still in flight from before the reset
+            session.clear_success()
+        elif success and success_at is None:
+            success_at = now
+        if success_at is not None and now - success_at >= config.after_success_s:
+            return True
+        if now - start_sim > config.time_limit_s:
+            return success_at is not None
+        if nodes.dead() or time.monotonic() - start_wall > config.wall_limit_s:
+            tqdm.write(f"episode aborted: dead nodes {nodes.dead()} or wall limit")
+            return False
+        time.sleep(0.01)
