@@ -1,0 +1,224 @@
+"""Inference benchmark: onnxruntime (CPU) vs torch eager on the same policy, then the policy
+node's observation-to-command latency over real DDS at the control rate.
+
+    python bench/inference.py                       # fresh default policy (random weights)
+    python bench/inference.py --model models/x/policy.onnx [--checkpoint ...]
+
+With --model, torch eager needs the training checkpoint (default: checkpoint.safetensors beside
+the model); without one only onnxruntime and the node are measured. Prints figures; asserts
+nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lam_ros.core.profile import RobotProfile, load_profile
+from lam_ros.core.stats import percentiles_ms
+from lam_ros.policy.card import PolicyCard
+from lam_ros.policy.runtime import PolicyRuntime
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="", help="policy.onnx (default: fresh random policy)")
+    parser.add_argument("--checkpoint", default="", help="training checkpoint for torch eager")
+    parser.add_argument("--profile", default="panda_sim")
+    parser.add_argument("--runs", type=int, default=300, help="timed inferences per engine")
+    parser.add_argument("--node-seconds", type=float, default=6.0,
+                        help="wall seconds of closed-loop DDS traffic (0 skips the node part)")
+    return parser.parse_args(argv)
+
+
+def sample_inputs(profile: RobotProfile, count: int, seed: int = 0) -> list[dict]:
+    """Random frames and joint positions near home, batch 1, as the policy file takes them."""
+    from lam_ros.core import features
+
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(count):
+        sample = {features.image_key(c.name): rng.integers(0, 256, (1, c.height, c.width, 3),
+                                                           dtype=np.uint8)
+                  for c in profile.cameras}
+        state = np.array(profile.home) + rng.normal(0, 0.05, profile.n_joints)
+        sample[features.STATE] = state.astype(np.float32)[np.newaxis]
+        samples.append(sample)
+    return samples
+
+
+def fresh_policy(profile: RobotProfile, out_dir: Path):
+    """A default-architecture policy with random weights, exported with the real exporter."""
+    from lam_ros.policy.export import export_policy
+    from lam_ros.policy.model import ExportedPolicy, Normalizer, PolicyConfig, VisuomotorPolicy
+
+    config = PolicyConfig(tuple(c.name for c in profile.cameras), profile.n_joints)
+    wrapper = ExportedPolicy(VisuomotorPolicy(config), Normalizer(config.camera_names,
+                                                                  profile.n_joints)).eval()
+    card = PolicyCard.for_profile(profile, config.chunk)
+    result = export_policy(wrapper, card, out_dir / "policy.onnx", sample_inputs(profile, 4),
+                           {"bench": "random weights"})
+    return result.model_path, wrapper
+
+
+def torch_from_checkpoint(checkpoint: Path, card: PolicyCard):
+    """The EMA policy and normalizer from a training checkpoint, wrapped as exported."""
+    from safetensors.torch import load_file
+
+    from lam_ros.policy.model import ExportedPolicy, Normalizer, PolicyConfig, VisuomotorPolicy
+
+    config = PolicyConfig(tuple(c.name for c in card.cameras), len(card.joint_names), card.chunk)
+    policy, normalizer = VisuomotorPolicy(config), Normalizer(config.camera_names,
+                                                              len(card.joint_names))
+    tensors = load_file(str(checkpoint))
+    for prefix, module in (("ema.", policy), ("normalizer.", normalizer)):
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                if k.startswith(prefix)})
+    return ExportedPolicy(policy, normalizer).eval()
+
+
+def time_calls(call, samples: list[dict], runs: int) -> tuple[list[float], list[np.ndarray]]:
+    for sample in samples[:10]:
+        call(sample)  # warm-up: allocations, kernel selection
+    durations, outputs = [], []
+    for i in range(runs):
+        sample = samples[i % len(samples)]
+        start = time.perf_counter()
+        out = call(sample)
+        durations.append(time.perf_counter() - start)
+        outputs.append(out)
+    return durations, outputs
+
+
+def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile, runs: int) -> None:
+    from lam_ros.core import features
+
+    samples = sample_inputs(profile, 50, seed=1)
+    cams = [c.name for c in runtime.card.cameras]
+
+    def ort_call(sample):
+        images = {c: sample[features.image_key(c)][0] for c in cams}
+        return runtime.predict(images, sample[features.STATE][0])
+
+    ort_s, ort_out = time_calls(ort_call, samples, runs)
+    ort_ms = percentiles_ms(ort_s)
+    print(f"onnxruntime {runtime.provider}: p50 {ort_ms['p50']:.3f} ms  "
+          f"p99 {ort_ms['p99']:.3f} ms  ({runs} runs)")
+    if wrapper is None:
+        print("torch eager: skipped (no checkpoint; pass --checkpoint)")
+        return
+    import torch
+
+    names = [features.image_key(c) for c in cams] + [features.STATE]
+
+    def torch_call(sample):
+        with torch.inference_mode():
+            return wrapper(*(torch.from_numpy(sample[n]) for n in names))[0].double().numpy()
+
+    torch_s, torch_out = time_calls(torch_call, samples, runs)
+    torch_ms = percentiles_ms(torch_s)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ort_out, torch_out, strict=True))
+    print(f"torch eager ({torch.get_num_threads()} threads): p50 {torch_ms['p50']:.3f} ms  "
+          f"p99 {torch_ms['p99']:.3f} ms")
+    print(f"torch/onnxruntime p50 ratio {torch_ms['p50'] / ort_ms['p50']:.2f}x, "
+          f"p99 ratio {torch_ms['p99'] / ort_ms['p99']:.2f}x; "
+          f"max |onnxruntime - torch| {diff:.2e} (robot units)")
+
+
+def node_latency(model: Path, profile_name: str, seconds: float) -> None:
+    """policy_node as a process; a stand-in robot publishes observations at the control rate."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image, JointState
+    from std_srvs.srv import SetBool
+
+    from lam_ros.launcher import NodeGroup, NodeSpec
+    from lam_ros.ros import qos
+    from lam_ros.ros.convert import joint_state, rgb_to_image
+
+    profile = load_profile(profile_name)
+    reports: list[dict[str, str]] = []
+    spec = NodeSpec("policy_node", params={"model": str(model.resolve()), "profile": profile_name,
+                                           "diagnostics_period_s": 1.0})
+    with NodeGroup([spec]) as group:
+        rclpy.init()
+        node = Node("bench_robot")
+        joints = node.create_publisher(JointState, profile.joint_states_topic, qos.SENSOR)
+        cams = {c: node.create_publisher(Image, c.topic, qos.SENSOR) for c in profile.cameras}
+        frames = {c: np.random.default_rng(2).integers(0, 256, (c.height, c.width, 3), np.uint8)
+                  for c in profile.cameras}
+
+        def publish():
+            stamp = node.get_clock().now().to_msg()
+            joints.publish(joint_state(profile.joint_names, np.array(profile.home), None, stamp))
+            for camera, pub in cams.items():
+                pub.publish(rgb_to_image(frames[camera], stamp, camera.name))
+
+        node.create_timer(profile.control_period, publish)
+        node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
+            {kv.key: kv.value for kv in s.values} for s in m.status
+            if "policy_node" in s.name), 10)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            enable = node.create_client(SetBool, "/policy_node/enable")
+            if not enable.wait_for_service(timeout_sec=30):
+                print(f"policy_node did not come up:\n{group.log('policy_node')}")
+                return
+            enable.call_async(SetBool.Request(data=True))
+            time.sleep(seconds)
+        finally:
+            executor.shutdown()
+            spinner.join(timeout=5)
+            node.destroy_node()
+            rclpy.try_shutdown()
+    if not reports:
+        print(f"no /diagnostics from policy_node:\n{group.log('policy_node')}")
+        return
+    last = reports[-1]
+    print(f"policy_node over DDS at {profile.control_hz:g} Hz for {seconds:g} s "
+          f"(provider {last['provider']}): obs-to-command p50 {last['obs_to_command_p50_ms']} ms"
+          f"  p99 {last['obs_to_command_p99_ms']} ms; inference p50 {last['inference_p50_ms']}"
+          f" ms  p99 {last['inference_p99_ms']} ms; achieved {last['achieved_rate_hz']} Hz; "
+          f"period {profile.control_period * 1e3:g} ms; commands {last['commands_sent']}")
+    print("faults: " + json.dumps({k: v for k, v in last.items() if k.startswith("faults.")}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(200 + os.getpid() % 30))
+    profile = load_profile(args.profile)
+    with tempfile.TemporaryDirectory(prefix="lam_ros_bench_") as tmp:
+        if args.model:
+            model = Path(args.model)
+            checkpoint = Path(args.checkpoint or model.with_name(CHECKPOINT))
+            runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
+            wrapper = (torch_from_checkpoint(checkpoint, runtime.card)
+                       if checkpoint.is_file() else None)
+        else:
+            model, wrapper = fresh_policy(profile, Path(tmp))
+            runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
+            print(f"fresh default policy (random weights) exported to {model.name}")
+        compare_engines(runtime, wrapper, profile, args.runs)
+        if args.node_seconds > 0:
+            node_latency(model, args.profile, args.node_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
