@@ -131,19 +131,17 @@ def to_float_nchw(frames_uint8_nhwc: torch.Tensor) -> torch.Tensor:
 
 
 def random_shift(frames: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """Random-shift augmentation (DrQ) on a float NCHW batch: replicate-pad, then crop back at a
-    random integer offset per sample. Done on the batch, so it costs one gather."""
-    batch, _, height, width = frames.shape
-    padded = F.pad(frames, (pad, pad, pad, pad), mode="replicate")
+    """Random-shift augmentation (DrQ) on a uint8 NHWC batch: each sample moves by up to
+    ``pad`` pixels, edges replicated. Clamped indices stand in for padding, so the whole batch
+    costs one uint8 gather."""
+    batch, height, width, _ = frames.shape
     device = frames.device
-    dx = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator).to(device)
-    dy = torch.randint(0, 2 * pad + 1, (batch, 1, 1), generator=generator).to(device)
-    rows = (torch.arange(height, device=device).view(1, height, 1) + dy).expand(-1, -1, width)
-    cols = (torch.arange(width, device=device).view(1, 1, width) + dx).expand(-1, height, -1)
-    flat = rows * (width + 2 * pad) + cols
-    gathered = padded.flatten(2).gather(2, flat.flatten(1).unsqueeze(1).expand(
-        -1, frames.shape[1], -1))
-    return gathered.view_as(frames)
+    dy, dx = (torch.randint(-pad, pad + 1, (2, batch, 1), generator=generator)
+              .to(device).unbind(0))
+    rows = (torch.arange(height, device=device) + dy).clamp_(0, height - 1)  # [B, H]
+    cols = (torch.arange(width, device=device) + dx).clamp_(0, width - 1)  # [B, W]
+    samples = torch.arange(batch, device=device).view(batch, 1, 1)
+    return frames[samples, rows.unsqueeze(2), cols.unsqueeze(1)]
 
 
 class ExportedPolicy(nn.Module):

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -163,6 +164,9 @@ def build_parts(config: TrainConfig, profile: RobotProfile, train_set: EpisodeDa
     policy = core
     if dist.is_initialized():
         device_ids = [device.index] if device.type == "cuda" else None
+        # The 1x1 keypoint conv's grad has odd strides on its size-1 dims; DDP copies it
+        # correctly and warns every step, which would bury the progress bar.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         policy = torch.nn.parallel.DistributedDataParallel(core, device_ids=device_ids)
     optimizer = torch.optim.AdamW(core.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -183,10 +187,10 @@ def prepare(parts: Parts, batch: dict[str, torch.Tensor], shift_pad: int,
     batch = {k: v.to(parts.device, non_blocking=True) for k, v in batch.items()}
     images = {}
     for name in parts.core.config.camera_names:
-        frames = to_float_nchw(batch[features.image_key(name)])
+        frames = batch[features.image_key(name)]
         if augment and shift_pad:
             frames = random_shift(frames, shift_pad, parts.generator)
-        images[name] = parts.normalizer.image(name, frames)
+        images[name] = parts.normalizer.image(name, to_float_nchw(frames))
     state = parts.normalizer.state(batch[features.STATE])
     target = parts.normalizer.action(batch[features.ACTIONS])
     return images, state, target, batch[ACTION_MASK]
@@ -206,8 +210,7 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
     decay = min(decay, (1.0 + step) / (10.0 + step))  # early on, follow the fast-moving weights
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p, 1.0 - decay)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
 
 
 @torch.no_grad()

@@ -142,3 +142,17 @@ def test_training_is_reproducible_for_a_seed(setup, tmp_path):
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_random_shift_moves_each_frame_within_pad_and_replicates_edges(pad):
+    from lam_ros.policy.model import random_shift
+
+    frames = torch.randint(0, 255, (6, 12, 12, 3), dtype=torch.uint8)
+    shifted = random_shift(frames, pad, torch.Generator().manual_seed(0))
+    assert shifted.shape == frames.shape and shifted.dtype == torch.uint8
+    for original, moved in zip(frames, shifted, strict=True):
+        candidates = [
+            original[(torch.arange(12) + dy).clamp(0, 11)][:, (torch.arange(12) + dx).clamp(0, 11)]
+            for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1)]
+        assert any(torch.equal(moved, c) for c in candidates)
