@@ -34,6 +34,7 @@ from lam_ros.sim.stepping import StepGate
 from lam_ros.sim.world import PickPlaceWorld
 
 POLL_S = 0.002  # wall seconds between step-gate checks
+POSITIONS_TOPIC = "/forward_position_controller/commands"
 TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
 WARN_EVERY_S = 2.0
 
@@ -58,6 +59,14 @@ def sim_cameras(profile: RobotProfile, config: SimConfig) -> list[SimCamera]:
         cameras.append(SimCamera("side", "~/side_view/image_raw", config.side_view_width,
                                  config.side_view_height))
     return cameras
+
+
+def command_topics(profile: RobotProfile) -> tuple[str, str]:
+    """Topics for position arrays and for trajectories: the profile's own for its interface,
+    the standard ros2_control controller topic for the other."""
+    if profile.command.interface == "joint_trajectory":
+        return POSITIONS_TOPIC, profile.command.topic
+    return profile.command.topic, TRAJECTORY_TOPIC
 
 
 def camera_image(rgb: np.ndarray, camera: SimCamera, stamp) -> Image:
@@ -100,9 +109,10 @@ class SimNode(Node):
         self.poses_pub = self.create_publisher(PoseArray, "~/object_poses", qos.SENSOR)
         self.success_pub = self.create_publisher(Bool, "~/task_success", qos.STATUS)
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
-        self.create_subscription(Float64MultiArray, self.profile.command.topic,
-                                 self._on_positions, qos.COMMAND)
-        self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC, self._on_trajectory,
+        positions_topic, trajectory_topic = command_topics(self.profile)
+        self.create_subscription(Float64MultiArray, positions_topic, self._on_positions,
+                                 qos.COMMAND)
+        self.create_subscription(JointTrajectory, trajectory_topic, self._on_trajectory,
                                  qos.COMMAND)
         self.create_service(Trigger, "~/reset", self._on_reset)
         # The sim is the clock source, so it paces itself by the wall clock, never by /clock.
