@@ -18,7 +18,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -27,7 +27,12 @@ from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import ProfileError, load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
-from lam_ros.policy.controller import PolicyController, TickResult
+from lam_ros.policy.controller import (
+    DEADMAN_RELEASED,
+    WAITING,
+    PolicyController,
+    TickResult,
+)
 from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyRuntime
 from lam_ros.ros import qos
 from lam_ros.ros.convert import (
@@ -39,7 +44,7 @@ from lam_ros.ros.convert import (
 )
 from lam_ros.ros.params import declare_config
 
-NOT_FAULTS = ("sent", safety.DISABLED, "waiting_for_observation", "clock_reset")
+NOT_FAULTS = (safety.SENT, safety.DISABLED, WAITING, DEADMAN_RELEASED)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class PolicyNodeConfig:
         "help": "temporal ensembling m in w_i = exp(-m * i), i = 0 for the oldest chunk"})
     diagnostics_period_s: float = field(default=1.0, metadata={
         "help": "wall seconds between /diagnostics reports"})
+    deadman_button: int = field(default=-1, metadata={
+        "help": "joystick button that must be held for commands to go out; -1: none"})
+    joy_topic: str = field(default="/joy", metadata={"help": "sensor_msgs/Joy for the deadman"})
+    deadman_timeout_s: float = field(default=0.5, metadata={
+        "help": "wall seconds without a Joy message after which the deadman counts as released"})
 
     def __post_init__(self) -> None:
         self.safety()  # names a bad stale_after_periods / max_consecutive_faults
@@ -68,6 +78,11 @@ class PolicyNodeConfig:
             raise ValueError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
         if not self.diagnostics_period_s > 0:
             raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
+        if self.deadman_button < -1:
+            raise ValueError(f"deadman_button must be a button index or -1, "
+                             f"got {self.deadman_button}")
+        if not self.deadman_timeout_s > 0:
+            raise ValueError(f"deadman_timeout_s must be > 0, got {self.deadman_timeout_s}")
 
     def safety(self) -> SafetyConfig:
         return SafetyConfig(self.stale_after_periods, self.max_consecutive_faults)
@@ -82,9 +97,11 @@ class PolicyNode(Node):
         profile = load_profile(config.profile)
         runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs)
         self.profile = profile
+        self.deadman_button = config.deadman_button
         self.controller = PolicyController(
             runtime, SafetyFilter(profile, config.safety()),
-            ChunkScheduler(profile.control_period, config.ensemble_coefficient))
+            ChunkScheduler(profile.control_period, config.ensemble_coefficient),
+            config.deadman_timeout_s if self.deadman_button >= 0 else None)
         sensors = ReentrantCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()  # tick, enable and reports never interleave
         for camera in profile.cameras:
@@ -93,6 +110,9 @@ class PolicyNode(Node):
                                      qos.SENSOR, callback_group=sensors)
         self.create_subscription(JointState, profile.joint_states_topic, self.on_joint_state,
                                  qos.SENSOR, callback_group=sensors)
+        if self.deadman_button >= 0:
+            self.create_subscription(Joy, config.joy_topic, self.on_joy, qos.SENSOR,
+                                     callback_group=sensors)
         trajectory = profile.command.interface == "joint_trajectory"
         self.command_pub = self.create_publisher(
             JointTrajectory if trajectory else Float64MultiArray, profile.command.topic,
@@ -125,6 +145,11 @@ class PolicyNode(Node):
             self.get_logger().error(f"joint_states: {exc}", throttle_duration_sec=5.0)
             return
         self.controller.on_joint_positions(stamp_to_sec(msg.header.stamp), positions)
+
+    def on_joy(self, msg: Joy) -> None:
+        buttons = msg.buttons
+        self.controller.on_deadman(
+            self.deadman_button < len(buttons) and buttons[self.deadman_button] == 1)
 
     def on_enable(self, request: SetBool.Request, response: SetBool.Response):
         if request.data:

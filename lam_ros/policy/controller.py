@@ -24,7 +24,7 @@ from lam_ros.core.stats import percentiles_ms
 from lam_ros.policy.runtime import PolicyRuntime
 
 WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
-CLOCK_RESET = "clock_reset"
+DEADMAN_RELEASED = "deadman_released"  # the operator let go: hold, not a fault
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,12 @@ class RollingStats:
 
 class PolicyController:
     def __init__(self, runtime: PolicyRuntime, safety_filter: SafetyFilter,
-                 scheduler: ChunkScheduler):
+                 scheduler: ChunkScheduler, deadman_timeout_s: float | None = None):
+        """With ``deadman_timeout_s``, commands go out only while the operator holds the deadman
+        button, reported by ``on_deadman`` no longer ago than that (wall seconds)."""
         self.runtime = runtime
+        self.deadman_timeout_s = deadman_timeout_s
+        self._deadman: tuple[bool, float] = (False, -math.inf)  # (held, monotonic arrival)
         self.safety = safety_filter
         self.scheduler = scheduler
         self.cameras = {c.name: c for c in runtime.profile.cameras}
@@ -83,6 +87,15 @@ class PolicyController:
         with self._lock:
             self._joints = Sample(stamp, time.monotonic(), positions)
 
+    def on_deadman(self, held: bool) -> None:
+        self._deadman = (held, time.monotonic())
+
+    def deadman_held(self) -> bool:
+        if self.deadman_timeout_s is None:
+            return True
+        held, arrival = self._deadman
+        return held and time.monotonic() - arrival <= self.deadman_timeout_s
+
     def tick(self, now: float) -> TickResult:
         result = self._decide(now)
         self.last_reason = result.decision.reason
@@ -90,10 +103,11 @@ class PolicyController:
 
     def _decide(self, now: float) -> TickResult:
         if self.scheduler.observe_clock(now):
-            self._forget_observations()
-            return TickResult(Decision(None, CLOCK_RESET))
+            self._forget_observations_after(now)
         if not self.safety.enabled:
             return TickResult(Decision(None, safety.DISABLED))
+        if not self.deadman_held():
+            return TickResult(Decision(None, DEADMAN_RELEASED))
         with self._lock:
             joints, images = self._joints, dict(self._images)
         if joints is None or any(c not in images for c in self.cameras):
@@ -169,9 +183,13 @@ class PolicyController:
         self.scheduler.add(chunk, anchor)
         return ""
 
-    def _forget_observations(self) -> None:
+    def _forget_observations_after(self, now: float) -> None:
+        """After a clock reset: drops what was stamped before it (now "in the future") and keeps
+        what the new episode already sent, so a lockstep simulator gets its command at once."""
+        newest_allowed = now + 0.5 * self.scheduler.period
         with self._lock:
-            self._images.clear()
-            self._joints = None
+            self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
+            if self._joints is not None and self._joints.stamp > newest_allowed:
+                self._joints = None
         self._last_inferred = None
         self.safety.forget_last_command()

@@ -17,7 +17,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -50,6 +50,7 @@ class StandInRobot(Node):
         self.positions = np.array(profile.home)
         self.camera_on = True
         self.nan_joint_state = False
+        self.deadman_held = False
         self.commands: list[np.ndarray] = []
         self.trajectories: list[JointTrajectory] = []
         self.joints_pub = self.create_publisher(JointState, profile.joint_states_topic,
@@ -205,6 +206,24 @@ def test_out_of_limit_output_is_clamped_to_limits_and_velocity(tmp_path, profile
     steps = np.abs(np.diff(np.vstack([profile.home, commands]), axis=0))
     assert np.all(steps <= max_step + 1e-9)
     assert graph.policy.controller.safety.commands_limited >= 8
+
+
+def test_deadman_button_gates_commands(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile), deadman_button=4)
+    joy = graph.robot.create_publisher(Joy, "/joy", 10)
+    graph.set_enabled(True)
+    assert graph.commands_during(0.6) == []  # enabled, but nobody holds the button
+
+    def press(held):
+        joy.publish(Joy(buttons=[0, 0, 0, 0, int(held)]))
+
+    graph.robot.create_timer(0.05, lambda: press(graph.robot.deadman_held))
+    graph.robot.deadman_held = True
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="commands while held")
+    graph.robot.deadman_held = False
+    time.sleep(0.3)
+    assert graph.commands_during(0.6) == []
+    assert sum(graph.policy.controller.safety.fault_counts.values()) == 0
 
 
 def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, profile,

@@ -7,7 +7,7 @@ from onnx_models import hold_model
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
-from lam_ros.policy.controller import CLOCK_RESET, WAITING, PolicyController
+from lam_ros.policy.controller import DEADMAN_RELEASED, WAITING, PolicyController
 from lam_ros.policy.runtime import PolicyRuntime
 
 
@@ -66,10 +66,19 @@ def test_model_exception_holds_and_is_remembered(controller, profile):
 def test_clock_jump_back_resets_without_a_fault(controller, profile):
     observe(controller, profile, 50.0)
     assert controller.tick(50.0).decision.send
-    assert controller.tick(0.1).decision.reason == CLOCK_RESET
-    assert controller.tick(0.2).decision.reason == WAITING  # pre-reset observations dropped
+    assert controller.tick(0.1).decision.reason == WAITING  # pre-reset observations dropped
+    assert controller.scheduler.resets == 1
     observe(controller, profile, 0.2)
     assert controller.tick(0.2).decision.send
+    assert sum(controller.safety.fault_counts.values()) == 0
+
+
+def test_observation_from_after_the_reset_is_used_on_the_same_tick(controller, profile):
+    observe(controller, profile, 50.0)
+    assert controller.tick(50.0).decision.send
+    observe(controller, profile, 0.1)  # the reset episode's first frame, before the next tick
+    result = controller.tick(0.1)
+    assert result.decision.send and controller.scheduler.resets == 1
     assert sum(controller.safety.fault_counts.values()) == 0
 
 
@@ -83,3 +92,27 @@ def test_report_has_the_diagnostics_keys(controller, profile):
     assert float(values["achieved_rate_hz"]) == pytest.approx(1.0)
     assert {"inference_p50_ms", "inference_p99_ms", "obs_to_command_p50_ms",
             "obs_to_command_p99_ms", "faults.stale_observation"} <= set(values)
+
+
+def test_deadman_gates_commands_without_faults(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "hold.onnx", profile), profile,
+                            providers=("CPUExecutionProvider",))
+    ctrl = PolicyController(runtime, SafetyFilter(profile), ChunkScheduler(0.1),
+                            deadman_timeout_s=60.0)
+    ctrl.enable()
+    observe(ctrl, profile, 5.0)
+    assert ctrl.tick(5.0).decision.reason == DEADMAN_RELEASED  # never pressed
+    ctrl.on_deadman(True)
+    assert ctrl.tick(5.1).decision.send
+    ctrl.on_deadman(False)
+    assert ctrl.tick(5.2).decision.reason == DEADMAN_RELEASED
+    assert sum(ctrl.safety.fault_counts.values()) == 0
+
+
+def test_deadman_counts_as_released_when_joy_goes_quiet(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "hold.onnx", profile), profile,
+                            providers=("CPUExecutionProvider",))
+    ctrl = PolicyController(runtime, SafetyFilter(profile), ChunkScheduler(0.1),
+                            deadman_timeout_s=1e-9)
+    ctrl.on_deadman(True)
+    assert not ctrl.deadman_held()
