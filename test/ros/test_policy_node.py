@@ -305,7 +305,7 @@ def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclp
     trajectory_yaml = tmp_path / "panda_trajectory.yaml"
     trajectory_yaml.write_text(yaml.safe_dump(data))
     model = hold_model(tmp_path / "creep.onnx", load_profile(trajectory_yaml), offset=-0.05)
-    specs = [NodeSpec("sim_node", params={"profile": "panda_sim"}),
+    specs = [NodeSpec("sim_node", params={"profile": str(trajectory_yaml)}),
              NodeSpec("policy_node", use_sim_time=True,
                       params={"profile": str(trajectory_yaml), "model": str(model)})]
     with NodeGroup(specs, log_dir=tmp_path / "logs") as group:
