@@ -146,9 +146,10 @@ class RecorderNode(Node):
         self.recorder.put(topic, cdr, self.now_ns())
 
     def _check_type(self, topic: str, types: list[str]) -> None:
-        if types and self.subscribed[topic].msgtype not in types:
-            self._report_conflict(topic, f"type changed from {self.subscribed[topic].msgtype} "
-                                         f"to {types}; still recording the original type")
+        recorded = self.subscribed[topic].msgtype
+        if types and types != [recorded]:
+            self._report_conflict(topic, f"recording {recorded}, but the graph now offers "
+                                         f"{types}; messages of other types are not recorded")
 
     def _report_conflict(self, topic: str, problem: str) -> None:
         self.type_conflicts[topic] = problem

@@ -118,3 +118,30 @@ def test_sigkill_mid_episode(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert info.returncode == 0, info.stdout
     assert "status=repaired" in info.stdout and "0 unusable" in info.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_sigterm_close_the_episode(tmp_path, signum):
+    context = Context()
+    rclpy.init(context=context)
+    group = NodeGroup([NodeSpec("recorder_node", params={"data_root": str(tmp_path)})],
+                      log_dir=tmp_path / "logs").start()
+    operator = Operator(context)
+    try:
+        wait_for(lambda: operator.joints.get_subscription_count() > 0, what="recorder subscribes")
+        assert operator.call(operator.start, Trigger.Request()).success
+        for _ in range(50):
+            operator.publish_one()
+        wait_for(lambda: operator.written() == 50, what="messages written")
+        process = group.procs["recorder_node"]
+        process.send_signal(signum)
+        assert process.wait(timeout=20) is not None
+    finally:
+        operator.executor.shutdown()
+        group.stop()
+        rclpy.try_shutdown(context=context)
+    info = read_episode_info(tmp_path / "pick_place" / "episode_000000")
+    assert info.topics["/joint_states"][1] == 50
+    assert not info.success
+    assert "shut down" in info.custom_data[features.EPISODE_STOP_REASON]
+    assert info.custom_data[features.EPISODE_STATUS] == "complete"

@@ -5,14 +5,16 @@ import threading
 import time
 
 import pytest
+import rclpy
 from mcap.reader import make_reader
+from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
 from lam_ros.core import features
@@ -140,3 +142,29 @@ def test_disk_floor_ends_episode_as_failed(graph, tmp_path):
     assert graph.call(graph.start, Trigger.Request()).success
     assert graph.call(graph.stop, SetBool.Request(data=False)).success
     assert (tmp_path / "pick_place" / "episode_000001" / "metadata.yaml").is_file()
+
+
+@pytest.mark.parametrize("graph", [{"topics_when_present": ["/extra"]}], indirect=True)
+def test_type_change_is_reported_and_discard_deletes(graph, tmp_path):
+    first = graph.operator.create_publisher(String, "/extra", RELIABLE)
+    wait_for(lambda: "/extra" in graph.recorder.subscribed, what="/extra subscribed")
+    assert graph.call(graph.start, Trigger.Request()).success
+    wait_for(lambda: first.get_subscription_count() > 0, what="/extra matched")
+    for _ in range(5):
+        first.publish(String(data="hello"))
+    wait_for(lambda: graph.counts().get("/extra") == 5, what="5 strings written")
+    graph.operator.destroy_publisher(first)
+    other = Context()  # DDS refuses two types on one topic within one participant
+    rclpy.init(context=other)
+    try:
+        other_node = Node("other_process", context=other)
+        other_node.create_publisher(Bool, "/extra", RELIABLE)
+        wait_for(lambda: "/extra" in graph.recorder.type_conflicts, what="type change reported")
+    finally:
+        rclpy.try_shutdown(context=other)
+    assert "std_msgs/msg/Bool" in graph.recorder.type_conflicts["/extra"]
+    assert graph.recorder.recorder.recording  # not fatal
+    discard = graph.operator.create_client(Trigger, "/recorder_node/discard")
+    assert graph.call(discard, Trigger.Request()).success
+    assert not (tmp_path / "pick_place" / "episode_000000").exists()
+    assert not graph.call(discard, Trigger.Request()).success  # nothing left to discard
