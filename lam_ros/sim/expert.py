@@ -28,6 +28,7 @@ TRANSIT_SPEED = 0.18  # m/s, average along a segment (eased, so the peak is 1.5x
 FINE_SPEED = 0.1  # m/s for the short vertical moves near the table
 CUBE_SLACK = 0.025  # m the cube may drift from where the plan expects it before a replan
 HAND_SLACK = 0.06  # m between grasp point and a held cube before the grasp counts as lost
+TARGET_SLACK = 0.06  # m from the target centre before a placed cube counts as moved away
 JOINT_SLACK = 0.5  # rad between command and measurement before the robot counts as moved
 
 
@@ -116,8 +117,9 @@ class ScriptedExpert:
             target_position: np.ndarray) -> np.ndarray:
         q = np.asarray(joint_positions, dtype=float)
         cube = np.asarray(cube_position, dtype=float)
-        if not self.plan or self._off_plan(q, cube, np.asarray(target_position, float)):
-            self._replan(q, cube, np.asarray(target_position, dtype=float))
+        target = np.asarray(target_position, dtype=float)
+        if not self.plan or self._off_plan(q, cube, target):
+            self._replan(q, cube, target)
         if self.segment >= len(self.plan):
             return self.command.copy()
         segment = self.plan[self.segment]
@@ -144,9 +146,9 @@ class ScriptedExpert:
         """The world no longer matches the plan: it was reset, or the cube got away."""
         if np.any(np.abs(q - self.command) > JOINT_SLACK):
             return True
-        expectation = self.plan[min(self.segment, len(self.plan) - 1)].cube
         if self.segment >= len(self.plan):  # done: the cube should stay on the target
-            return bool(np.linalg.norm(cube[:2] - target[:2]) > 0.06)
+            return bool(np.linalg.norm(cube[:2] - target[:2]) > TARGET_SLACK)
+        expectation = self.plan[self.segment].cube
         if expectation == "start":
             return bool(np.linalg.norm(cube[:2] - self.planned_cube_xy) > CUBE_SLACK)
         if expectation == "hand":
