@@ -47,7 +47,6 @@ class PickPlaceWorld:
         self._build_scene()
         self.sim_time = 0.0  # s, monotonic over the world's life (the /clock source)
         self.episode_time = 0.0  # s since the last reset
-        self.seed = seed
         self.reset(seed)
 
     # --- scene -------------------------------------------------------------------------------
@@ -59,7 +58,6 @@ class PickPlaceWorld:
                              physicsClientId=c)
         pb.changeDynamics(self.table, -1, lateralFriction=FRICTION, physicsClientId=c)
         self.robot = pb.loadURDF(resolve_urdf(self.profile.urdf), useFixedBase=True,
-                                 flags=pb.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT,
                                  physicsClientId=c)
         self._index_joints()
         half = CUBE_SIZE / 2
@@ -96,7 +94,7 @@ class PickPlaceWorld:
         if self.mirror_index is not None and "panda_finger_joint2" not in self.state_names:
             self.state_names.append("panda_finger_joint2")
             self.state_indices.append(self.mirror_index)
-        self.finger_slot = self.profile.joint_names.index("panda_finger_joint1")
+        self.finger_slot = self.profile.joint_names.index(self.profile.gripper_joints[0])
         # A link's index is its parent joint's index: these are the two finger pads.
         for index in (self.command_indices[self.finger_slot], self.mirror_index):
             if index is not None:
