@@ -60,7 +60,7 @@ def show_info(episodes: list[Path]) -> int:
 
 
 def repair(episodes: list[Path]) -> int:
-    counts = {"intact": 0, "repaired": 0, "quarantined": 0}
+    counts = {"intact": 0, "recording": 0, "repaired": 0, "quarantined": 0}
     for episode_dir in episodes:
         try:
             result = repair_episode(episode_dir)
@@ -70,5 +70,5 @@ def repair(episodes: list[Path]) -> int:
         counts[result.status] += 1
         if result.status != "intact":
             print(f"{episode_dir.name}: {result.status} -> {result.episode_dir}: {result.reason}")
-    print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "recording"))
     return 0

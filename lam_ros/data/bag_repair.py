@@ -10,6 +10,7 @@ reader ever takes it for an empty episode.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ QUARANTINE_SUFFIX = ".quarantined"
 @dataclass(frozen=True)
 class RepairResult:
     episode_dir: Path  # where the episode is now (a quarantined one has moved)
-    status: str  # "intact" | "repaired" | "quarantined"
+    status: str  # "intact" | "recording" | "repaired" | "quarantined"
     messages: int
     reason: str
 
@@ -70,6 +71,8 @@ def repair_episode(episode_dir: str | Path) -> RepairResult:
     episode_dir = Path(episode_dir)
     if (episode_dir / "metadata.yaml").is_file():
         return RepairResult(episode_dir, "intact", -1, "metadata.yaml present")
+    if (pid := _live_writer(episode_dir)) is not None:
+        return RepairResult(episode_dir, "recording", -1, f"recorder process {pid} is writing it")
     mcaps = sorted(episode_dir.glob("*.mcap"))
     if len(mcaps) != 1:
         reason = f"expected one .mcap file, found {[p.name for p in mcaps]}"
@@ -83,6 +86,20 @@ def repair_episode(episode_dir: str | Path) -> RepairResult:
               f"messages, reading stopped at: {salvage.stopped_by}")
     _rewrite(episode_dir, salvage, reason)
     return RepairResult(episode_dir, "repaired", len(salvage.messages), reason)
+
+
+def _live_writer(episode_dir: Path) -> int | None:
+    """The pid of another live process still writing this episode, if any."""
+    pid = _sidecar(episode_dir).get("writer_pid")
+    if not pid or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, owned by someone else
+        return pid
+    return pid
 
 
 def _sidecar(episode_dir: Path) -> dict:

@@ -10,6 +10,7 @@ episode's facts so the repaired bag gets them back.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from dataclasses import asdict, dataclass
@@ -123,7 +124,8 @@ class EpisodeWriter:
         self._stamped[spec.topic] = has_stamp(spec.msgtype)
 
     def _write_sidecar(self) -> None:
-        sidecar = {"custom_data": self.custom_data, "topics": [asdict(t) for t in self._topics]}
+        sidecar = {"custom_data": self.custom_data, "topics": [asdict(t) for t in self._topics],
+                   "writer_pid": os.getpid()}
         (self.episode_dir / SIDECAR).write_text(json.dumps(sidecar, indent=1))
 
     def write(self, topic: str, cdr: bytes | memoryview, receive_ns: int) -> None:

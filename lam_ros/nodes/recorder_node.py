@@ -57,6 +57,8 @@ class RecorderConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not self.task or "/" in self.task:
             raise ValueError(f"task must be a non-empty folder name, got {self.task!r}")
+        if self.status_period_s <= 0:
+            raise ValueError(f"status_period_s must be > 0, got {self.status_period_s}")
         if self.queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1, got {self.queue_depth}")
         bad = [t for t in self.topics_when_present if t and not t.startswith("/")]
@@ -102,7 +104,9 @@ class RecorderNode(Node):
         self._discover()
 
     def _on_config(self, config: RecorderConfig) -> None:
-        self.config = config  # seed, note and the disk floor apply from now on
+        # seed, note, the disk floor and silence_warn_s apply from now on; where episodes go,
+        # the profile and the periods are read once at start.
+        self.config = config
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

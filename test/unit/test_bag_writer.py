@@ -156,3 +156,18 @@ def test_find_episodes_and_refuse_overwrite(tmp_path):
         EpisodeWriter(tmp_path / "episode_000000", [JOINTS], {}).open()
     with pytest.raises(BagError, match="unknown message type"):
         TopicSpec("/x", "my_msgs/msg/Thing")
+
+
+def test_repair_leaves_an_episode_a_live_recorder_is_writing(tmp_path):
+    import subprocess
+    import sys
+
+    episode = tmp_path / "episode_000004"
+    record(episode, n=5, close=False)
+    sidecar = json.loads((episode / SIDECAR).read_text())
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        sidecar["writer_pid"] = other.pid
+        (episode / SIDECAR).write_text(json.dumps(sidecar))
+        assert repair_episode(episode).status == "recording"
+        other.kill()
+    assert repair_episode(episode).status == "repaired"
