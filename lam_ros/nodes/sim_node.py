@@ -31,7 +31,7 @@ from lam_ros.ros.params import declare_config
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
 from lam_ros.sim.config import SimConfig
 from lam_ros.sim.stepping import StepGate
-from lam_ros.sim.world import PickPlaceWorld
+from lam_ros.sim.world import CAMERAS, PickPlaceWorld
 
 POLL_S = 0.002  # wall seconds between step-gate checks
 POSITIONS_TOPIC = "/forward_position_controller/commands"
@@ -58,6 +58,10 @@ def sim_cameras(profile: RobotProfile, config: SimConfig) -> list[SimCamera]:
     if config.publish_side_view:
         cameras.append(SimCamera("side", "~/side_view/image_raw", config.side_view_width,
                                  config.side_view_height))
+    unknown = [c.name for c in cameras if c.name not in CAMERAS]
+    if unknown:
+        raise ValueError(f"profile {profile.name!r} camera(s) {unknown} have no simulated "
+                         f"counterpart; the sim renders {sorted(CAMERAS)}")
     return cameras
 
 

@@ -132,3 +132,21 @@ def test_sim_rejects_bad_commands_holds_and_follows_trajectories(probe, profile,
         np.testing.assert_allclose(episode["cube_xy"], cube_start_xy(7), atol=1e-4)
         wait_for(lambda: abs(probe.position("panda_joint1") - home[0]) < 0.01, group, 10.0,
                  "the robot back home after reset")
+
+
+def test_sim_cameras_include_extras_and_refuse_unknown_ones(profile):
+    from dataclasses import replace
+
+    from lam_ros.core.profile import CameraSpec
+    from lam_ros.nodes.sim_node import command_topics, sim_cameras
+    from lam_ros.sim.config import SimConfig
+
+    cameras = sim_cameras(profile, SimConfig(publish_wrist_camera=True, publish_side_view=True))
+    assert [(c.name, c.topic) for c in cameras] == [
+        ("front", "/front/image_raw"), ("wrist", "/wrist/image_raw"),
+        ("side", "~/side_view/image_raw")]
+    ceiling = replace(profile, cameras=(CameraSpec("ceiling", "/ceiling/image_raw", 64, 64),))
+    with pytest.raises(ValueError, match="ceiling"):
+        sim_cameras(ceiling, SimConfig())
+    assert command_topics(profile) == (profile.command.topic,
+                                       "/joint_trajectory_controller/joint_trajectory")
