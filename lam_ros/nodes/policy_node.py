@@ -53,7 +53,8 @@ class PolicyNodeConfig:
     profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
     providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
         "help": "onnxruntime execution providers to try, best first"})
-    warmup_runs: int = field(default=3, metadata={"help": "inferences run before serving"})
+    warmup_runs: int = field(default=3, metadata={
+        "help": "inferences run before serving; the first checks the output shape"})
     stale_after_periods: float = field(default=SafetyConfig.stale_after_periods, metadata={
         "help": "hold when any input is older than this many control periods"})
     max_consecutive_faults: int = field(default=SafetyConfig.max_consecutive_faults, metadata={
@@ -72,8 +73,8 @@ class PolicyNodeConfig:
         self.safety()  # names a bad stale_after_periods / max_consecutive_faults
         if not self.providers:
             raise ValueError("providers must name at least one execution provider")
-        if self.warmup_runs < 0:
-            raise ValueError(f"warmup_runs must be >= 0, got {self.warmup_runs}")
+        if self.warmup_runs < 1:
+            raise ValueError(f"warmup_runs must be >= 1, got {self.warmup_runs}")
         if not self.ensemble_coefficient >= 0:
             raise ValueError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
         if not self.diagnostics_period_s > 0:
