@@ -118,7 +118,8 @@ def convert_dataset(data_dir: str | Path, profile: RobotProfile, *,
     episode_dirs, left_out = select_episodes(data_dir, include_failed)
     result = ConversionResult([], [], left_out)
     for unfinished in find_unfinished_dirs(data_dir):
-        why = f"{unfinished}: no metadata.yaml (recorder killed?); run `lam-ros bag repair`"
+        why = (f"{unfinished}: no metadata.yaml (still recording, or the recorder was killed: "
+               "run `lam-ros bag repair`)")
         result.skipped[str(unfinished)] = why
         warnings.warn(f"skipped episode: {why}", ConversionWarning, stacklevel=2)
     began = time.perf_counter()

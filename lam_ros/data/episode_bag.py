@@ -7,7 +7,6 @@ salvaged up to the last whole record, with a warning; it is never read as silent
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +20,11 @@ from rosbags.typesys import Stores, get_typestore
 from lam_ros.core import features
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, RobotProfile
-from lam_ros.data.bag_repair import salvage_mcap
+from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
 from lam_ros.data.sync import Stream
 
-log = logging.getLogger(__name__)
-
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
-JOINT_STATE = "sensor_msgs/msg/JointState"
-IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-MULTI_ARRAY = "std_msgs/msg/Float64MultiArray"
 TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 # Receive and header clocks further apart than this are different clocks (wall vs sim time).
 CLOCK_MISMATCH_NS = 1_000_000_000
@@ -54,18 +48,23 @@ class RawEpisode:
         return self.facts.get(features.EPISODE_SUCCESS, "").lower() == "true"
 
 
-def find_episode_dirs(data_dir: str | Path) -> list[Path]:
-    """Every rosbag2 directory (one holding metadata.yaml) under ``data_dir``, sorted."""
+def _bag_dirs(data_dir: str | Path, pattern: str) -> list[Path]:
+    """Folders under ``data_dir`` holding ``pattern``, except quarantined episodes."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"data directory {root} does not exist")
-    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+    return sorted({p.parent for p in root.rglob(pattern)
+                   if not any(part.endswith(QUARANTINE_SUFFIX) for part in p.parts)})
+
+
+def find_episode_dirs(data_dir: str | Path) -> list[Path]:
+    """Every rosbag2 directory (one holding metadata.yaml) under ``data_dir``, sorted."""
+    return _bag_dirs(data_dir, "metadata.yaml")
 
 
 def find_unfinished_dirs(data_dir: str | Path) -> list[Path]:
-    """Bag directories without metadata.yaml: a recorder was killed while writing them."""
-    return sorted({p.parent for p in Path(data_dir).rglob("*.mcap")
-                   if not (p.parent / "metadata.yaml").exists()})
+    """Bag directories without metadata.yaml: being recorded, or the recorder was killed."""
+    return [d for d in _bag_dirs(data_dir, "*.mcap") if not (d / "metadata.yaml").exists()]
 
 
 def read_facts(episode_dir: Path) -> dict[str, str]:

@@ -281,8 +281,8 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
     log = TrainingLog(out_dir, enabled=is_main(), history=counters.get("history", []))
     clock = Clock(config, counters.get("elapsed", 0.0), parts.device)
     step, fetch_total, loop_began = start_step, 0.0, time.perf_counter()
-    bar = tqdm(total=config.steps, initial=step, desc="training", unit="step",
-               disable=not (config.progress and is_main()))
+    bar = tqdm(total=None if config.minutes else config.steps, initial=step, desc="training",
+               unit="step", disable=not (config.progress and is_main()))  # no ETA on a time budget
     elapsed, train_l1, recent = clock.elapsed(), float("nan"), []
     while clock.progress(step, elapsed) < 1.0:
         lr_scale = lr_factor(clock.progress(step, elapsed), step, config.warmup_steps)

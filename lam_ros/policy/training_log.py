@@ -42,7 +42,8 @@ def plot_curve(history: list[dict], path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     steps = [h["step"] for h in history]
-    ax.plot(steps, [h["train_l1"] for h in history], label="train L1 (mean since last point)")
+    ax.plot(steps, [h["train_l1"] for h in history], marker=".",
+            label="train L1 (mean since last point)")
     val = [(h["step"], h["val_l1"]) for h in history if h["val_l1"] is not None]
     if val:
         ax.plot(*zip(*val, strict=True), marker="o", label="validation L1 (EMA weights)")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from episode_bag_factory import tiny_profile, write_dataset, write_episode
 
+from lam_ros.data.bag_repair import QUARANTINE_SUFFIX
 from lam_ros.data.cache import ConversionWarning, convert_dataset, select_episodes
 from lam_ros.data.episode_bag import EpisodeBagError, find_episode_dirs, read_episode
 from lam_ros.data.sync import SyncSettings, synchronize
@@ -73,6 +74,12 @@ def test_bag_without_metadata_is_skipped_pointing_at_repair(tmp_path, profile):
                                  progress=False)
     assert result.episode_dirs == [good]
     assert list(result.skipped) == [str(unfinished)]
+    unfinished.rename(unfinished.with_name(unfinished.name + QUARANTINE_SUFFIX))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a quarantined episode was put aside on purpose
+        result = convert_dataset(tmp_path / "data", profile, cache_dir=tmp_path / "cache",
+                                 progress=False)
+    assert result.episode_dirs == [good] and result.skipped == {}
 
 
 def test_unreadable_episode_is_skipped_by_name_never_empty(tmp_path, profile):
