@@ -62,10 +62,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = RecordSimConfig(**{k: v for k, v in vars(args).items()
-                                if k in RecordSimConfig.__dataclass_fields__})
+    try:
+        config = RecordSimConfig(**{k: v for k, v in vars(args).items()
+                                    if k in RecordSimConfig.__dataclass_fields__})
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    outcomes = record(config)
+    try:
+        outcomes = record(config)
+    except SessionError as exc:
+        print(f"error: {exc} (node logs: {Path(config.data) / 'logs' / config.task})")
+        return 1
     ok = sum(success for _, success, _ in outcomes)
     print(f"recorded {len(outcomes)} episodes under {Path(config.data) / config.task}: "
           f"{ok} succeeded, {len(outcomes) - ok} failed")
