@@ -28,6 +28,8 @@ from lam_ros.data.recording import EpisodeRecorder
 from lam_ros.ros import qos
 from lam_ros.ros.params import declare_config
 
+BACKLOG_WARN = 2000  # queued messages (several seconds at typical rates) before warning
+
 
 @dataclass(frozen=True)
 class RecorderConfig:
@@ -221,6 +223,9 @@ class RecorderNode(Node):
             if silent:
                 self.get_logger().warning(f"silent for > {self.config.silence_warn_s} s: {silent}",
                                        throttle_duration_sec=5.0)
+        if (queued := self.recorder.status(0)["queued"]) > BACKLOG_WARN:
+            self.get_logger().warning(f"disk writer falling behind: {queued} messages queued",
+                                      throttle_duration_sec=5.0)
         if self.recorder.write_errors:
             self.get_logger().error(f"{self.recorder.write_errors} messages failed to write; "
                                     f"last: {self.recorder.last_error}", throttle_duration_sec=5.0)
