@@ -1,0 +1,64 @@
+"""Jogging the simulated Panda with synthetic Joy messages: sim_node and teleop_node as
+processes over DDS; the end effector (forward kinematics of /joint_states) rises on stick-up."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, Joy
+
+from lam_ros.core.teleop import TeleopConfig
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros import qos
+from lam_ros.ros.convert import joint_positions
+
+pytestmark = pytest.mark.system
+CFG = TeleopConfig()
+
+
+def test_stick_up_raises_the_simulated_gripper(tmp_path, profile):
+    from lam_ros.sim.kinematics import Kinematics
+
+    context = Context()
+    rclpy.init(context=context)
+    group = NodeGroup([NodeSpec("sim_node", params={"real_time_factor": 1.0}),
+                       NodeSpec("teleop_node", use_sim_time=True)],
+                      log_dir=tmp_path / "logs").start()
+    node = Node("joystick", context=context)
+    joy_pub = node.create_publisher(Joy, "/joy", 10)
+    latest = {}
+    node.create_subscription(JointState, "/joint_states",
+                             lambda m: latest.update(q=joint_positions(m, profile.joint_names)),
+                             qos.SENSOR)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    kinematics = Kinematics(profile)
+    try:
+        deadline = time.monotonic() + 60
+        while "q" not in latest or joy_pub.get_subscription_count() == 0:
+            assert time.monotonic() < deadline, group.log("teleop_node") + group.log("sim_node")
+            time.sleep(0.1)
+        start_z = kinematics.forward(latest["q"])[0][2]
+        axes, buttons = [0.0] * 6, [0] * 15
+        axes[CFG.axis_z], buttons[CFG.deadman_button] = 1.0, 1
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            joy_pub.publish(Joy(axes=axes, buttons=buttons))
+            time.sleep(0.05)
+        joy_pub.publish(Joy(axes=[0.0] * 6, buttons=[0] * 15))  # release: hold
+        time.sleep(1.0)
+        position = kinematics.forward(latest["q"])[0]
+        assert position[2] - start_z > 0.1, (start_z, position, group.log("teleop_node"))
+        assert np.all(np.isfinite(latest["q"]))
+        assert not group.dead(), group.dead()
+    finally:
+        kinematics.close()
+        executor.shutdown()
+        group.stop()
+        rclpy.try_shutdown(context=context)
