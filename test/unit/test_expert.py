@@ -84,3 +84,12 @@ def test_expert_replans_after_a_reset_it_was_not_told_about(world, expert):
 def test_ease_starts_and_ends_at_rest():
     assert ease(0.0) == 0.0 and ease(1.0) == 1.0 and ease(0.5) == 0.5
     assert ease(-1.0) == 0.0 and ease(2.0) == 1.0
+
+
+def test_sim_check_command_ends_with_the_success_rate(capsys):
+    from lam_ros.cli import main
+
+    assert main(["sim-check", "--episodes", "2", "--eval-seeds"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "success_rate=1.00"
+    assert "steps_per_s=" in lines[-2] and "frames_per_s=" in lines[-2]
