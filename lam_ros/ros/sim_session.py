@@ -145,6 +145,8 @@ class SimSession:
             self._frames, self._recording = [], record
         start_wall = time.monotonic()
         start_sim = self._wait_clock_after(count_at_reset, start_wall, wall_limit_s)
+        with self._lock:  # a success published just before the reset may arrive late
+            self._success = False
         self.set_policy_enabled(True)
         try:
             while True:
