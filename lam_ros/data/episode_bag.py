@@ -169,43 +169,54 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     command_topic = profile.command.topic
     topics = {profile.joint_states_topic, command_topic, *cameras}
     warnings: list[str] = []
-    joints, commands = [], []
+    joints, commands, answered = [], [], []
     images: dict[str, list] = {c.name: [] for c in profile.cameras}
+    last_joint_stamp = -1
+    # The reader yields messages in receive order (log time, then file order).
     for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
         msg = TYPESTORE.deserialize_cdr(raw, msgtype)
         if topic == profile.joint_states_topic:
             positions = np.asarray(msg.position, np.float64)
-            joints.append((_stamp_ns(msg.header), log_ns,
+            last_joint_stamp = _stamp_ns(msg.header)
+            joints.append((last_joint_stamp, log_ns,
                            reorder_by_name(msg.name, positions, profile.joint_names)))
         elif topic == command_topic:
             stamp, targets = decode_command(msg, msgtype, log_ns, profile)
             commands.append((stamp, log_ns, targets))
+            answered.append(last_joint_stamp)
         else:
             camera = cameras[topic]
             images[camera.name].append((_stamp_ns(msg.header), log_ns,
                                         decode_image(msg, msgtype, camera)))
     joint_stream = _to_stream(joints, f"joint state ({profile.joint_states_topic})")
+    if profile.command.interface == "float64_multi_array" and commands:
+        stamps = place_headerless_commands(np.array([c[1] for c in commands], np.int64),
+                                           np.array(answered, np.int64), joint_stream,
+                                           int(1e9 / profile.control_hz), warnings)
+        commands = [(int(t), log, v) for t, (_, log, v) in zip(stamps, commands, strict=True)]
     command_stream = _to_stream(commands, f"command ({command_topic})")
-    if profile.command.interface == "float64_multi_array":
-        _receive_times_onto_header_clock(command_stream, joint_stream, warnings)
     image_streams = {name: _to_stream(rows, f"camera {name!r} image")
                      for name, rows in images.items()}
     return RawEpisode(episode_dir, read_facts(episode_dir), joint_stream, command_stream,
                       image_streams, warnings)
 
 
-def _receive_times_onto_header_clock(commands: Stream, joints: Stream,
-                                     warnings: list[str]) -> None:
-    """Headerless commands carry receive times. When the recorder's clock is not the header
-    clock (wall time vs sim time), map them through joint_states' receive->header relation."""
+def place_headerless_commands(receive_ns: np.ndarray, answered_ns: np.ndarray, joints: Stream,
+                              period_ns: int, warnings: list[str]) -> np.ndarray:
+    """Header-clock stamps for commands that carry only their receive time.
+
+    A command is stamped with the header stamp of the last joint state received before it: the
+    state it answers. Receive times alone are ambiguous by a tick in a lockstep simulation,
+    where the recorder's sim clock may lag or lead the message it stamps. Falls back to the
+    receive time when no joint state came first, or when the clocks agree but that state is
+    over a control period away (a stalled joint_states stream).
+    """
     offset = np.median(joints.stamps_ns - joints.log_ns)
-    if abs(offset) < CLOCK_MISMATCH_NS:
-        return
-    warnings.append("receive times are on another clock than header stamps "
-                    f"(median offset {offset / 1e9:.1f} s); commands placed via joint_states")
-    order = np.argsort(joints.log_ns, kind="stable")
-    mapped = np.interp(commands.log_ns, joints.log_ns[order], joints.stamps_ns[order])
-    commands.stamps_ns = mapped.astype(np.int64)
-    resort = np.argsort(commands.stamps_ns, kind="stable")
-    commands.stamps_ns, commands.values = commands.stamps_ns[resort], commands.values[resort]
-    commands.log_ns = commands.log_ns[resort]
+    valid = answered_ns >= 0
+    if abs(offset) >= CLOCK_MISMATCH_NS:
+        warnings.append("receive times are on another clock than header stamps (median offset "
+                        f"{offset / 1e9:.1f} s); commands placed by the joint states they answer")
+    else:
+        valid &= np.abs(answered_ns - receive_ns) <= period_ns
+    return np.where(valid, answered_ns, receive_ns)
+

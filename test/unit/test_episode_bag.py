@@ -8,8 +8,13 @@ from episode_bag_factory import tiny_profile, write_dataset, write_episode
 
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX
 from lam_ros.data.cache import ConversionWarning, convert_dataset, select_episodes
-from lam_ros.data.episode_bag import EpisodeBagError, find_episode_dirs, read_episode
-from lam_ros.data.sync import SyncSettings, synchronize
+from lam_ros.data.episode_bag import (
+    EpisodeBagError,
+    find_episode_dirs,
+    place_headerless_commands,
+    read_episode,
+)
+from lam_ros.data.sync import Stream, SyncSettings, synchronize
 
 
 @pytest.fixture
@@ -124,3 +129,35 @@ def test_data_dir_may_hold_episode_dirs_directly(tmp_path, profile):
         warnings.simplefilter("error")
         assert len(convert_dataset(tmp_path / "flat", profile, cache_dir=tmp_path / "c",
                                    progress=False).episodes) == 2
+
+
+def _joints_on(clock_offset_ns):
+    stamps = np.arange(10, 20) * 100_000_000
+    return Stream(stamps, np.zeros((10, 1)), stamps - clock_offset_ns)
+
+
+def test_headerless_command_takes_the_stamp_of_the_state_it_answers():
+    period = 100_000_000
+    answered = np.array([1_000, 1_100, 1_200, 1_300]) * 1_000_000
+    # a lockstep sim's recorder clock may stamp a command a tick late or early
+    receive = answered + np.array([0, period, 0, -period])
+    stamps = place_headerless_commands(receive, answered, _joints_on(0), period, [])
+    np.testing.assert_array_equal(stamps, answered)
+
+
+def test_headerless_command_keeps_receive_time_without_a_recent_state():
+    period = 100_000_000
+    receive = np.array([900, 1_500]) * 1_000_000
+    answered = np.array([-1, 1_200_000_000])  # none yet; a stalled joint_states stream
+    stamps = place_headerless_commands(receive, answered, _joints_on(0), period, [])
+    np.testing.assert_array_equal(stamps, receive)
+
+
+def test_headerless_command_on_a_wall_clock_recorder_is_placed_by_its_state():
+    warnings_seen = []
+    wall = 1_700_000_000 * 1_000_000_000
+    answered = np.array([1_000_000_000, 1_300_000_000])
+    stamps = place_headerless_commands(answered + wall + 5_000_000, answered,
+                                       _joints_on(-wall), 100_000_000, warnings_seen)
+    np.testing.assert_array_equal(stamps, answered)
+    assert "another clock" in warnings_seen[0]
