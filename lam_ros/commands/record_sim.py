@@ -10,23 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
-from rosgraph_msgs.msg import Clock
-from std_msgs.msg import Bool, String
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.ros import qos
-from lam_ros.ros.convert import stamp_to_sec
 from lam_ros.ros.sim_session import SessionError, SimSession, make_context
 from lam_ros.sim.seeds import demo_seeds
 
@@ -91,44 +86,22 @@ def node_specs(config: RecordSimConfig) -> list[NodeSpec]:
 
 
 class RecorderSession:
-    """Recorder services plus the sim's clock and success flag, on the SimSession's node."""
+    """The recorder_node services and status, on the SimSession's node."""
 
     def __init__(self, sim: SimSession):
-        node = sim.node
         self.sim = sim
-        self._lock = threading.Lock()
-        self.sim_time = 0.0
-        self.success = False
         self.status: dict = {}
-        node.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
-        node.create_subscription(Bool, "/sim_node/task_success", self._on_success, 10)
+        node = sim.node
         node.create_subscription(String, "/recorder_node/status", self._on_status, qos.STATUS)
         self.start = node.create_client(Trigger, "/recorder_node/start")
         self.stop = node.create_client(SetBool, "/recorder_node/stop")
-        self.params = node.create_client(SetParameters, "/recorder_node/set_parameters")
-
-    def _on_clock(self, msg: Clock) -> None:
-        with self._lock:
-            self.sim_time = stamp_to_sec(msg.clock)
-
-    def _on_success(self, msg: Bool) -> None:
-        with self._lock:
-            self.success = self.success or msg.data
 
     def _on_status(self, msg: String) -> None:
         self.status = json.loads(msg.data)
 
-    def clear_success(self) -> None:
-        with self._lock:
-            self.success = False
-
-    def now(self) -> tuple[float, bool]:
-        with self._lock:
-            return self.sim_time, self.success
-
     def wait_ready(self, topics: set[str], timeout_s: float) -> None:
         """Waits for the recorder's services and its subscriptions to ``topics``."""
-        for client in (self.start, self.stop, self.params):
+        for client in (self.start, self.stop):
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
         deadline = time.monotonic() + timeout_s
@@ -139,28 +112,13 @@ class RecorderSession:
             time.sleep(0.05)
 
     def set_seed(self, seed: int) -> None:
-        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)
-        result = call(self.params, SetParameters.Request(
-            parameters=[Parameter(name="seed", value=value)]))
-        if not result.results[0].successful:
-            raise SessionError(f"recorder_node refused seed={seed}: {result.results[0].reason}")
+        self.sim.set_int_parameter("recorder_node", "seed", seed)
 
     def trigger(self, client, request) -> str:
-        response = call(client, request)
+        response = self.sim.call(client, request)
         if not response.success:
             raise SessionError(f"{client.srv_name}: {response.message}")
         return response.message
-
-
-def call(client, request, timeout_s: float = 10.0):
-    """A service call from the main thread while the session's executor spins elsewhere."""
-    future = client.call_async(request)
-    deadline = time.monotonic() + timeout_s
-    while not future.done():
-        if time.monotonic() > deadline:
-            raise SessionError(f"service {client.srv_name} did not answer in {timeout_s} s")
-        time.sleep(0.002)
-    return future.result()
 
 
 def recorded_topics(profile_name: str) -> set[str]:
@@ -205,12 +163,12 @@ def record_episode(session: RecorderSession, nodes: NodeGroup, seed: int,
 def wait_for_outcome(session: RecorderSession, nodes: NodeGroup, config: RecordSimConfig) -> bool:
     """Success (after recording ``after_success_s`` more), or False at a limit or dead node."""
     start_wall = time.monotonic()
-    start_sim, _ = session.now()
+    start_sim, _ = session.sim.now()
     success_at = None
     while True:
-        now, success = session.now()
+        now, success = session.sim.now()
         if now - start_sim < SETTLE_S:  # a success flag still in flight from before the reset
-            session.clear_success()
+            session.sim.clear_success()
         elif success and success_at is None:
             success_at = now
         if success_at is not None and now - success_at >= config.after_success_s:

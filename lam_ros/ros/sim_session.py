@@ -54,7 +54,7 @@ class SimSession:
         self._frames: list[dict[str, np.ndarray]] = []
         self._latest: dict[str, np.ndarray] = {}
         n = self.node
-        n.create_subscription(Clock, "/clock", self._on_clock, 10)
+        n.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
         n.create_subscription(Bool, f"/{sim_node}/task_success", self._on_success, 10)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._primary_view = next(iter(video_topics or {}), None)
@@ -62,7 +62,8 @@ class SimSession:
             n.create_subscription(Image, topic, lambda m, k=name: self._on_image(k, m),
                                   qos.SENSOR)
         self._reset = n.create_client(Trigger, f"/{sim_node}/reset")
-        self._params = n.create_client(SetParameters, f"/{sim_node}/set_parameters")
+        self._param_clients = {}
+        self._sim_node = sim_node
         self._enable = n.create_client(SetBool, f"/{policy_node}/enable")
         self._policy_node = policy_node
         self._executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -95,7 +96,8 @@ class SimSession:
                 self._frames.append(dict(self._latest))
 
     # --- services
-    def _call(self, client, request, timeout_s: float = 10.0):
+    def call(self, client, request, timeout_s: float = 10.0):
+        """A service call from the caller's thread while this session's executor spins."""
         if not client.wait_for_service(timeout_sec=timeout_s):
             raise SessionError(f"service {client.srv_name} is not available")
         future = client.call_async(request)
@@ -106,29 +108,44 @@ class SimSession:
             time.sleep(0.002)
         return future.result()
 
+    def set_int_parameter(self, node_name: str, name: str, value: int) -> None:
+        if node_name not in self._param_clients:
+            self._param_clients[node_name] = self.node.create_client(
+                SetParameters, f"/{node_name}/set_parameters")
+        param = Parameter(name=name, value=ParameterValue(
+            type=ParameterType.PARAMETER_INTEGER, integer_value=int(value)))
+        result = self.call(self._param_clients[node_name],
+                           SetParameters.Request(parameters=[param]))
+        if not result.results[0].successful:
+            raise SessionError(f"{node_name} refused {name}={value}: {result.results[0].reason}")
+
+    def now(self) -> tuple[float, bool]:
+        """The newest sim time and whether the task has succeeded since the last reset."""
+        with self._lock:
+            return self._sim_time, self._success
+
+    def clear_success(self) -> None:
+        with self._lock:
+            self._success = False
+
     def wait_ready(self, timeout_s: float = 30.0, with_policy: bool = True) -> None:
         """Waits until sim_node (and the policy node) offer their services."""
-        clients = [self._reset, self._params] + ([self._enable] if with_policy else [])
+        clients = [self._reset] + ([self._enable] if with_policy else [])
         for client in clients:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
 
     def set_policy_enabled(self, enabled: bool) -> None:
-        response = self._call(self._enable, SetBool.Request(data=enabled))
+        response = self.call(self._enable, SetBool.Request(data=enabled))
         if not response.success:
             raise SessionError(f"policy_node refused enable={enabled}: {response.message}")
 
     def reset(self, seed: int) -> dict:
-        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=int(seed))
-        result = self._call(self._params, SetParameters.Request(
-            parameters=[Parameter(name="seed", value=value)]))
-        if not result.results[0].successful:
-            raise SessionError(f"sim_node refused seed={seed}: {result.results[0].reason}")
-        response = self._call(self._reset, Trigger.Request())
+        self.set_int_parameter(self._sim_node, "seed", seed)
+        response = self.call(self._reset, Trigger.Request())
         if not response.success:
-            raise SessionError(f"sim_node reset failed: {response.message}")
-        with self._lock:
-            self._success = False
+            raise SessionError(f"{self._sim_node} reset failed: {response.message}")
+        self.clear_success()
         return json.loads(response.message) if response.message.startswith("{") else {}
 
     def policy_status(self) -> dict[str, str]:
@@ -145,13 +162,11 @@ class SimSession:
             self._frames, self._recording = [], record
         start_wall = time.monotonic()
         start_sim = self._wait_clock_after(count_at_reset, start_wall, wall_limit_s)
-        with self._lock:  # a success published just before the reset may arrive late
-            self._success = False
+        self.clear_success()  # a success published just before the reset may arrive late
         self.set_policy_enabled(True)
         try:
             while True:
-                with self._lock:
-                    success, now = self._success, self._sim_time
+                now, success = self.now()
                 if success:
                     return self._outcome(True, now - start_sim, "")
                 if now - start_sim > time_limit_s:
