@@ -71,8 +71,11 @@ def profile_topics(profile) -> dict[str, str]:
     """Topic -> message type that every episode of this robot records."""
     command_type = {"float64_multi_array": "std_msgs/msg/Float64MultiArray",
                     "joint_trajectory": "trajectory_msgs/msg/JointTrajectory"}
-    topics = {profile.joint_states_topic: "sensor_msgs/msg/JointState",
-              profile.command.topic: command_type[profile.command.interface]}
+    # Subscriptions are made in this order, and a single-threaded executor serves messages that
+    # are ready together in that order: the command first, so a command is logged before the
+    # joint state its execution produced (a lockstep sim answers within milliseconds).
+    topics = {profile.command.topic: command_type[profile.command.interface],
+              profile.joint_states_topic: "sensor_msgs/msg/JointState"}
     for cam in profile.cameras:
         image_type = "CompressedImage" if cam.compressed else "Image"
         topics[cam.topic] = f"sensor_msgs/msg/{image_type}"
@@ -114,7 +117,9 @@ class RecorderNode(Node):
     # --- topics
     def _discover(self) -> None:
         graph = dict(self.get_topic_names_and_types())
-        wanted = {**{t: "" for t in self.config.topics_when_present if t}, **self.wanted}
+        wanted = dict(self.wanted)
+        for topic in filter(None, self.config.topics_when_present):
+            wanted.setdefault(topic, "")
         for topic, expected in wanted.items():
             types = graph.get(topic, [])
             if topic in self.subscribed:
