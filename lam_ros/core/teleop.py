@@ -205,9 +205,15 @@ class Jogger:
         self.gripper_open = np.array([profile.joints[i].upper for i in self.gripper])
         self.gripper_closed = np.array([profile.joints[i].lower for i in self.gripper])
         self.reference: np.ndarray | None = None  # the last command sent
+        # The gripper target stays latched from its button press until the other button (or
+        # home): one press must drive the fingers all the way through the velocity clamp, and a
+        # grasp keeps squeezing across deadman releases.
+        self.gripper_target: np.ndarray | None = None
 
     def engage(self, measured_positions: np.ndarray) -> None:
         self.reference = np.asarray(measured_positions, dtype=np.float64).copy()
+        if self.gripper_target is not None:
+            self.reference[self.gripper] = self.gripper_target
 
     def release(self) -> None:
         self.reference = None
@@ -220,6 +226,7 @@ class Jogger:
         if self.reference is None:
             raise RuntimeError("Jogger.step before engage()")
         if intent.home:
+            self.gripper_target = self.home[self.gripper]
             return self.home.copy()
         target = self.reference.copy()
         if intent.mode == CARTESIAN and np.any(intent.ee_velocity):
@@ -227,8 +234,10 @@ class Jogger:
         elif intent.mode == JOINT:
             target[intent.joint_index] += intent.joint_velocity * dt
         if intent.gripper and self.gripper:
-            target[self.gripper] = (self.gripper_open if intent.gripper == "open"
-                                    else self.gripper_closed)
+            self.gripper_target = (self.gripper_open if intent.gripper == "open"
+                                   else self.gripper_closed)
+        if self.gripper_target is not None:
+            target[self.gripper] = self.gripper_target
         return target
 
     def _cartesian(self, q: np.ndarray, delta: np.ndarray) -> np.ndarray:

@@ -141,6 +141,24 @@ def test_joint_mode_gripper_and_home(profile, kinematics):
                                profile.home)
 
 
+def test_one_gripper_press_closes_fully_through_the_safety_filter_and_keeps_squeezing(
+        profile, kinematics):
+    jogger, safety = Jogger(profile, kinematics), SafetyFilter(profile)
+    safety.enable()
+    measured = np.array(profile.home)  # fingers open at 0.04 m
+    jogger.engage(measured)
+    intents = [teleop.Intent(True, "", gripper="close")] + [teleop.Intent(True, "")] * 5
+    for t, intent in enumerate(intents):
+        decision = safety.command(jogger.step(intent, 0.1), measured, now=t * 0.1,
+                                  observation_time=t * 0.1)
+        jogger.commit(decision.command)
+        measured = decision.command  # a perfect position controller
+    assert measured[7] == pytest.approx(profile.joints[7].lower)
+    jogger.release()  # deadman released, then pressed again with the cube in the fingers
+    jogger.engage(measured + np.r_[np.zeros(7), 0.01])  # fingers held open by the cube
+    assert jogger.step(teleop.Intent(True, ""), 0.1)[7] == profile.joints[7].lower
+
+
 def test_rotate_about_z_composes():
     q = rotate_about_z(np.array([0.0, 0.0, 0.0, 1.0]), math.pi / 2)
     np.testing.assert_allclose(rotate_about_z(q, math.pi / 2), [0, 0, 1, 0], atol=1e-12)
