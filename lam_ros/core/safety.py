@@ -35,6 +35,9 @@ class SafetyConfig:
         "help": "an observation older than this many control periods is stale: hold"})
     max_consecutive_faults: int = field(default=5, metadata={
         "help": "disable after this many faults in a row (re-enable explicitly)"})
+    reanchor_after_steps: float = field(default=3.0, metadata={
+        "help": "when the robot is further than this many velocity-limited steps from the last "
+                "command (reset, E-stop, pushed), step from where it is, not from that command"})
 
     def __post_init__(self) -> None:
         stale = self.stale_after_periods
@@ -43,6 +46,9 @@ class SafetyConfig:
         faults = self.max_consecutive_faults
         if not (isinstance(faults, int) and faults >= 1):
             raise ValueError(f"max_consecutive_faults must be an integer >= 1, got {faults!r}")
+        steps = self.reanchor_after_steps
+        if not (isinstance(steps, (int, float)) and math.isfinite(steps) and steps >= 1):
+            raise ValueError(f"reanchor_after_steps must be a finite number >= 1, got {steps!r}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class SafetyFilter:
         self._enabled = False
         self.disabled_reason = "not enabled yet"
         self._last_command: np.ndarray | None = None
+        self.reanchors = 0  # times the robot was found far from the last command
 
     @property
     def enabled(self) -> bool:
@@ -134,8 +141,18 @@ class SafetyFilter:
             self.disable(f"{self.consecutive_faults} consecutive faults, last: {kind}")
         return Decision(None, kind)
 
+    def _reference(self, measured: np.ndarray) -> np.ndarray:
+        """Where this step starts: the last command, unless the robot is no longer near it."""
+        if self._last_command is None:
+            return measured
+        if np.any(np.abs(self._last_command - measured)
+                  > self.config.reanchor_after_steps * self.max_step):
+            self.reanchors += 1
+            return measured
+        return self._last_command
+
     def _send(self, target: np.ndarray, measured: np.ndarray) -> Decision:
-        reference = self._last_command if self._last_command is not None else measured
+        reference = self._reference(measured)
         # The reference itself may lie outside the limits (robot pushed there); clamp it first so
         # a command never leaves the limits even when the step limit would allow it.
         reference = np.clip(reference, self.lower, self.upper)

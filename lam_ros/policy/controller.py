@@ -149,6 +149,7 @@ class PolicyController:
             "achieved_rate_hz": f"{rate:.2f}",
             "commands_sent": str(sent),
             "commands_limited": str(self.safety.commands_limited),
+            "reanchors": str(self.safety.reanchors),
             "consecutive_faults": str(self.safety.consecutive_faults),
             "clock_resets": str(self.scheduler.resets),
         }

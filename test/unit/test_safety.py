@@ -55,7 +55,8 @@ def test_random_targets_stay_in_limits_and_velocity(profile, limits, seed):
         assert np.all(command >= lower) and np.all(command <= upper)
         assert np.all(np.abs(command - previous) <= max_step + 1e-12)
         previous = command
-        measured = rng.uniform(lower, upper)  # steps are measured from the last command, not this
+        # A robot tracking its commands, a little behind: steps still start at the last command.
+        measured = command + rng.uniform(-1.0, 1.0, command.shape) * max_step
 
 
 def test_far_target_moves_one_velocity_step_from_measured_after_enable(profile, limits):
@@ -156,6 +157,22 @@ def test_forget_last_command_measures_from_the_robot(profile, limits):
     np.testing.assert_allclose(decision.command, moved)
 
 
+def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, limits):
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    filt.command(home, home, 0.0)
+    # Reset, E-stop or a push: the arm is 10 steps away; stepping from the old command would make
+    # the controller jump back at full speed.
+    moved = np.clip(home - 10 * max_step, lower, upper)
+    decision = filt.command(home, moved, 0.1)
+    assert np.all(np.abs(decision.command - moved) <= max_step + 1e-12)
+    assert filt.reanchors == 1
+    near = decision.command - 0.5 * max_step  # tracking normally again: no re-anchor
+    filt.command(home, near, 0.2)
+    assert filt.reanchors == 1
+
+
 def test_disable_on_request_names_the_reason(profile):
     filt = enabled_filter(profile)
     filt.disable("operator")
@@ -176,7 +193,8 @@ def test_unknown_fault_kind_is_refused(profile):
 @pytest.mark.parametrize(("field", "value"), [("stale_after_periods", 0.0),
                                               ("stale_after_periods", float("nan")),
                                               ("max_consecutive_faults", 0),
-                                              ("max_consecutive_faults", 2.5)])
+                                              ("max_consecutive_faults", 2.5),
+                                              ("reanchor_after_steps", 0.5)])
 def test_config_names_the_bad_value(field, value):
     with pytest.raises(ValueError, match=field):
         SafetyConfig(**{field: value})
