@@ -90,7 +90,8 @@ def message_class(msgtype: str):
 class RecorderNode(Node):
     def __init__(self, **kwargs):
         super().__init__("recorder_node", **kwargs)
-        self.config = declare_config(self, RecorderConfig, on_change=self._on_config)
+        self.config = declare_config(self, RecorderConfig, on_change=self._on_config, mutable=(
+            "seed", "note", "min_free_disk_mb", "silence_warn_s"))
         self.profile = load_profile(self.config.profile)
         self.wanted = profile_topics(self.profile)
         self.recorder = EpisodeRecorder(Path(self.config.data_root) / self.config.task,
@@ -107,9 +108,7 @@ class RecorderNode(Node):
         self._discover()
 
     def _on_config(self, config: RecorderConfig) -> None:
-        # seed, note, the disk floor and silence_warn_s apply from now on; where episodes go,
-        # the profile and the periods are read once at start.
-        self.config = config
+        self.config = config  # only the mutable fields can differ from the start values
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

@@ -98,7 +98,8 @@ def object_poses(world: PickPlaceWorld, stamp) -> PoseArray:
 class SimNode(Node):
     def __init__(self):
         super().__init__("sim_node")
-        self.config = declare_config(self, SimConfig, on_change=self._on_config)
+        self.config = declare_config(self, SimConfig, on_change=self._on_config, mutable=(
+            "seed", "lockstep", "lockstep_timeout_s", "real_time_factor"))
         self.profile = load_profile(self.config.profile)
         self.world = PickPlaceWorld(self.profile, self.config.seed)
         self.guard = CommandGuard(self.profile)

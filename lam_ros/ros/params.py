@@ -22,18 +22,26 @@ def _ros_default(value: Any) -> Any:
 
 
 def declare_config(node: Node, config_cls: type[C],
-                   on_change: Callable[[C], None] | None = None) -> C:
+                   on_change: Callable[[C], None] | None = None,
+                   mutable: tuple[str, ...] = ()) -> C:
     """Declares one parameter per dataclass field and returns the validated config.
 
-    With ``on_change``, later parameter updates are validated and passed on as a new config.
+    Parameters named in ``mutable`` may change at run time: updates are validated and passed to
+    ``on_change`` as a new config. All others are read-only after start, so `ros2 param set`
+    refuses them instead of reporting a change the node would never apply.
     """
     fields = [f for f in dataclasses.fields(config_cls) if f.init]
+    unknown = set(mutable) - {f.name for f in fields}
+    if unknown or (mutable and on_change is None):
+        raise ValueError(f"mutable parameters {sorted(unknown) or list(mutable)} need fields of "
+                         f"{config_cls.__name__} and an on_change callback")
     defaults = config_cls()
     for f in fields:
         node.declare_parameter(
             f.name,
             _ros_default(getattr(defaults, f.name)),
-            ParameterDescriptor(description=f.metadata.get("help", f.name)),
+            ParameterDescriptor(description=f.metadata.get("help", f.name),
+                                read_only=f.name not in mutable),
         )
     config = _read(node, config_cls, {})
 
