@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def salvage_mcap(path: Path) -> Salvage:
                     salvage.topics[record.id] = (record.topic, schemas.get(record.schema_id, ""))
                 elif isinstance(record, Message) and record.channel_id in salvage.topics:
                     salvage.messages.append((record.log_time, record.channel_id, record.data))
-    except (McapError, EOFError, ValueError, OSError) as exc:
+    except (McapError, EOFError, ValueError, OSError, struct.error) as exc:  # cut mid-record
         salvage.stopped_by = f"{type(exc).__name__}: {exc}"
     return salvage
 

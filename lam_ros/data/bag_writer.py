@@ -2,9 +2,9 @@
 
 Messages are stored as the raw CDR bytes that came off the wire, with receive time as log time.
 Crash safety: chunks are flushed to the file as they close, and a chunk is closed at least every
-``flush_period_s`` of receive time, so a killed recorder leaves a file whose complete chunks
-``lam_ros.data.bag_repair`` can salvage. A sidecar JSON (removed on a clean close) keeps the
-episode's facts so the repaired bag gets them back.
+``flush_period_s`` of wall time (not ROS time, which may be a paused sim clock), so a killed
+recorder leaves a file whose complete chunks ``lam_ros.data.bag_repair`` can salvage. A sidecar
+JSON (removed on a clean close) keeps the episode's facts so the repaired bag gets them back.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import struct
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,19 +137,19 @@ class EpisodeWriter:
         stamp_ns = cdr_stamp_ns(cdr) if self._stamped[topic] and len(cdr) >= 12 else None
         self._writer.write(connection, receive_ns, cdr)
         self.health.add(topic, receive_ns, stamp_ns)
-        self._flush_if_due(receive_ns)
+        self._flush_if_due(time.monotonic_ns())
 
-    def _flush_if_due(self, receive_ns: int) -> None:
+    def _flush_if_due(self, now_ns: int) -> None:
         # rosbags closes a chunk at 1 MiB; slow streams get theirs closed by time, so a kill
         # costs at most flush_period_s of messages. Flushing Python's buffer puts the chunk in
         # the OS page cache, which outlives a killed process.
         storage = self._writer.storage
-        due = receive_ns - self._last_flush_ns >= self.flush_period_ns
+        due = now_ns - self._last_flush_ns >= self.flush_period_ns
         if due and storage.chunk.bio.tell():
             storage.close_chunk()
         if due or storage.chunk.bio.tell() == 0:
             storage.bio.flush()
-            self._last_flush_ns = receive_ns
+            self._last_flush_ns = now_ns
 
     @property
     def topics(self) -> tuple[str, ...]:
