@@ -96,6 +96,19 @@ class PolicyCard:
             raise CardMismatchError(f"chunk: must be >= 1, got {self.chunk}")
 
 
+def embedded_card(model, where: str | Path) -> PolicyCard:
+    """The card in an ``onnx.ModelProto``'s metadata_props; CardMismatchError names a missing or
+    malformed one."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if CARD_KEY not in props:
+        raise CardMismatchError(f"{where}: no policy card (metadata_props key {CARD_KEY!r}); "
+                                f"export the model with lam_ros so it carries one")
+    try:
+        return PolicyCard.from_json(props[CARD_KEY])
+    except CardMismatchError as exc:
+        raise CardMismatchError(f"{where}: {exc}") from None
+
+
 def card_path(model_path: str | Path) -> Path:
     """The JSON copy of the card saved beside ``policy.onnx`` (``policy.card.json``)."""
     path = Path(model_path)

@@ -96,12 +96,3 @@ def parity(wrapper: ExportedPolicy, model_path: Path,
             (got,) = session.run([features.ACTIONS], {n: sample[n] for n in names})
             worst = max(worst, float(np.abs(got - expected).max()))
     return worst
-
-
-def read_card(model_path: str | Path) -> PolicyCard:
-    """The card embedded in an exported model's metadata_props."""
-    model = onnx.load(str(model_path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
-    if CARD_KEY not in props:
-        raise ExportError(f"{model_path} has no {CARD_KEY} in metadata_props")
-    return PolicyCard.from_json(props[CARD_KEY])

@@ -22,7 +22,7 @@ import onnxruntime as ort
 
 from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
-from lam_ros.policy.card import CARD_KEY, CardMismatchError, PolicyCard
+from lam_ros.policy.card import CardMismatchError, PolicyCard, embedded_card
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
                        "CPUExecutionProvider")
@@ -49,14 +49,10 @@ class NoProviderError(PolicyLoadError):
 
 
 def read_card(model: onnx.ModelProto, model_path: Path) -> PolicyCard:
-    props = {p.key: p.value for p in model.metadata_props}
-    if CARD_KEY not in props:
-        raise CardError(f"{model_path}: no policy card (metadata_props key {CARD_KEY!r}); "
-                        f"export the model with lam_ros so it carries one")
     try:
-        return PolicyCard.from_json(props[CARD_KEY])
+        return embedded_card(model, model_path)
     except CardMismatchError as exc:
-        raise CardError(f"{model_path}: {exc}") from None
+        raise CardError(str(exc)) from None
 
 
 def expected_inputs(card: PolicyCard) -> dict[str, tuple[str, list[int]]]:

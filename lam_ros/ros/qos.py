@@ -24,11 +24,6 @@ STATUS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
-# Recording: reliable where the publisher offers it; deep queue so bursts are not dropped.
-RECORD = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.BEST_EFFORT
-)
-
 # Simulated /clock: reliable, shallow; fits rclpy's best-effort time source and reliable readers.
 CLOCK = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE

@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.core import features
-from lam_ros.policy.card import PolicyCard, card_path
-from lam_ros.policy.export import ExportError, export_policy, read_card
+from lam_ros.policy.card import PolicyCard, card_path, embedded_card
+from lam_ros.policy.export import ExportError, export_policy
 from lam_ros.policy.model import ExportedPolicy
 from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
 
@@ -76,7 +76,7 @@ def test_exported_model_honours_the_policy_file_contract(trained, setup):
 
 def test_card_is_embedded_and_beside_the_model_and_fits_the_profile(trained, setup):
     model_path = trained[0] / "policy.onnx"
-    card = read_card(model_path)
+    card = embedded_card(onnx.load(str(model_path)), model_path)
     assert card == PolicyCard.from_json(card_path(model_path).read_text())
     card.check_against(setup[1])
     assert card.chunk == 10
