@@ -117,7 +117,8 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
             nodes.restart(name)
         session.wait_ready(timeout_s=60.0)
     frames = [side_by_side([f[k] for k in ("policy", "side") if k in f]) for f in outcome.frames]
-    faults = _faults(session.policy_status()) - faults_before
+    # A restarted policy node counts from zero again.
+    faults = max(0, _faults(session.policy_status()) - faults_before)
     return EpisodeResult(seed, outcome.success, outcome.time_to_success_s, faults,
                          outcome.reason), frames
 

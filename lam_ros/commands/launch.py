@@ -10,7 +10,7 @@ import argparse
 import os
 import time
 
-from lam_ros.core.paths import config_dir
+from lam_ros.core.paths import config_dir, models_dir
 from lam_ros.launcher import NodeGroup, NodeSpec
 
 
@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expert", action="store_true", help="sim: also start the expert")
     parser.add_argument("--data", default="lam_data", help="record: bag folder")
     parser.add_argument("--task", default="pick_place", help="record: task name")
-    parser.add_argument("--model", default="models/demo/policy.onnx", help="policy: ONNX file")
+    parser.add_argument("--model", default=str(models_dir() / "demo" / "policy.onnx"),
+                        help="policy: ONNX file (default: the shipped demo policy)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 ROS_MODULES = {"rclpy", "sensor_msgs", "std_msgs", "std_srvs", "trajectory_msgs",
-               "rosgraph_msgs", "diagnostic_msgs", "builtin_interfaces", "rcl_interfaces"}
+               "rosgraph_msgs", "diagnostic_msgs", "builtin_interfaces", "rcl_interfaces",
+               "geometry_msgs", "launch", "launch_ros"}
 
 
 @pytest.mark.parametrize("layer", PURE_LAYERS)
