@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 from rosbags.rosbag2 import Reader
@@ -21,6 +20,7 @@ from lam_ros.core import features
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, RobotProfile
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
+from lam_ros.data.images import compressed_to_rgb, raw_to_rgb, to_policy_size
 from lam_ros.data.sync import Stream
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
@@ -112,22 +112,14 @@ def _stamp_ns(header) -> int:
 
 def decode_image(msg, msgtype: str, camera: CameraSpec) -> np.ndarray:
     """uint8 [H, W, 3] RGB resized to the size the policy sees."""
-    if msgtype == COMPRESSED_IMAGE:
-        bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise EpisodeBagError(f"camera {camera.name}: undecodable {msg.format!r} image")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    else:
-        if msg.encoding not in ("rgb8", "bgr8"):
-            raise EpisodeBagError(f"camera {camera.name}: encoding {msg.encoding!r} is not "
-                                  "rgb8 or bgr8")
-        rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
-        rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-        if msg.encoding == "bgr8":
-            rgb = rgb[..., ::-1]
-    if rgb.shape[:2] != (camera.height, camera.width):
-        rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb)
+    try:
+        if msgtype == COMPRESSED_IMAGE:
+            rgb = compressed_to_rgb(msg.data)
+        else:
+            rgb = raw_to_rgb(msg.data, msg.height, msg.width, msg.step, msg.encoding)
+    except ValueError as exc:
+        raise EpisodeBagError(f"camera {camera.name}: {exc}") from None
+    return to_policy_size(rgb, camera.width, camera.height)
 
 
 def decode_command(msg, msgtype: str, log_ns: int,

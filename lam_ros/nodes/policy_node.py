@@ -18,7 +18,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState, Joy
+from sensor_msgs.msg import CompressedImage, Image, JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -27,6 +27,7 @@ from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import ProfileError, load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
+from lam_ros.data.images import compressed_to_rgb
 from lam_ros.policy.controller import (
     DEADMAN_RELEASED,
     WAITING,
@@ -106,7 +107,8 @@ class PolicyNode(Node):
         sensors = ReentrantCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()  # tick, enable and reports never interleave
         for camera in profile.cameras:
-            self.create_subscription(Image, camera.topic,
+            self.create_subscription(CompressedImage if camera.compressed else Image,
+                                     camera.topic,
                                      lambda msg, name=camera.name: self.on_image(name, msg),
                                      qos.SENSOR, callback_group=sensors)
         self.create_subscription(JointState, profile.joint_states_topic, self.on_joint_state,
@@ -131,9 +133,10 @@ class PolicyNode(Node):
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def on_image(self, camera: str, msg: Image) -> None:
+    def on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         try:
-            rgb = image_to_rgb(msg)
+            rgb = (compressed_to_rgb(msg.data) if isinstance(msg, CompressedImage)
+                   else image_to_rgb(msg))
         except ValueError as exc:  # unusable frame: dropped, so the camera goes stale and holds
             self.get_logger().error(f"camera {camera}: {exc}", throttle_duration_sec=5.0)
             return

@@ -14,13 +14,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler, ScheduledStep
 from lam_ros.core.safety import Decision, SafetyFilter
 from lam_ros.core.stats import percentiles_ms
+from lam_ros.data.images import to_policy_size
 from lam_ros.policy.runtime import PolicyRuntime
 
 WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
@@ -78,8 +78,7 @@ class PolicyController:
     def on_image(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
         """Keeps the newest frame, at the size the policy sees (as bag conversion resizes)."""
         spec = self.cameras[camera]
-        if rgb.shape[:2] != (spec.height, spec.width):
-            rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        rgb = to_policy_size(rgb, spec.width, spec.height)
         with self._lock:
             self._images[camera] = Sample(stamp, time.monotonic(), rgb)
 

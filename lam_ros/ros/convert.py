@@ -11,6 +11,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lam_ros.core.joints import reorder_by_name
+from lam_ros.data.images import raw_to_rgb
 
 
 def stamp_to_sec(stamp: Time) -> float:
@@ -30,11 +31,7 @@ def sec_to_duration(t: float) -> Duration:
 
 def image_to_rgb(msg: Image) -> np.ndarray:
     """An rgb8/bgr8 Image as an HxWx3 uint8 RGB array (copy)."""
-    if msg.encoding not in ("rgb8", "bgr8"):
-        raise ValueError(f"unsupported image encoding {msg.encoding!r} (need rgb8 or bgr8)")
-    row = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
-    pixels = row[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-    return pixels[..., ::-1].copy() if msg.encoding == "bgr8" else pixels.copy()
+    return raw_to_rgb(bytes(msg.data), msg.height, msg.width, msg.step, msg.encoding).copy()
 
 
 def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
