@@ -139,14 +139,29 @@ def setup_distributed() -> tuple[int, torch.device]:
 
 def load_data(config: TrainConfig, profile: RobotProfile):
     """Converted episodes (cached), split by episode into training and validation sets.
-    Rank 0 converts first; the other ranks then read its cache entries."""
-    if dist.is_initialized() and not is_main():
-        dist.barrier()
-    conversion = convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
-                                 include_failed=config.include_failed,
-                                 progress=config.progress and is_main())
-    if dist.is_initialized() and is_main():
-        dist.barrier()
+    Rank 0 converts first; the other ranks then read its cache entries, or stop with its error
+    instead of waiting for it forever."""
+    def convert():
+        return convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
+                               include_failed=config.include_failed,
+                               progress=config.progress and is_main())
+
+    if not dist.is_initialized():
+        conversion = convert()
+    else:
+        conversion, failure = None, [""]
+        if is_main():
+            try:
+                conversion = convert()
+            except Exception as exc:  # told to every rank below, then raised here
+                failure = [f"{type(exc).__name__}: {exc}"]
+                error = exc
+        dist.broadcast_object_list(failure, src=0)  # the other ranks wait here for rank 0
+        if failure[0]:
+            if is_main():
+                raise error
+            raise RuntimeError(f"rank 0 could not convert the data: {failure[0]}")
+        conversion = conversion or convert()
     train, val = split_by_episode(conversion.episodes, config.val_fraction, config.seed)
     val_set = EpisodeDataset(val, config.chunk) if val else None
     return conversion, EpisodeDataset(train, config.chunk), val_set
