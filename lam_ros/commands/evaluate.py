@@ -107,6 +107,8 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
     faults_before = _faults(session.policy_status())
     try:
         session.set_policy_enabled(False)
+        # The side view is for the video only: rendering it costs more than the rest of a step.
+        session.set_parameter("sim_node", "publish_side_view", record)
         session.reset(seed)
         outcome = session.run_episode(config.time_limit_s, wall_limit_s=120.0, record=record,
                                       alive=dead)

@@ -112,7 +112,7 @@ class RecorderSession:
             time.sleep(0.05)
 
     def set_seed(self, seed: int) -> None:
-        self.sim.set_int_parameter("recorder_node", "seed", seed)
+        self.sim.set_parameter("recorder_node", "seed", int(seed))
 
     def trigger(self, client, request) -> str:
         response = self.sim.call(client, request)

@@ -100,7 +100,7 @@ class SimNode(Node):
     def __init__(self):
         super().__init__("sim_node")
         self.config = declare_config(self, SimConfig, on_change=self._on_config, mutable=(
-            "seed", "lockstep", "lockstep_timeout_s", "real_time_factor"))
+            "seed", "lockstep", "lockstep_timeout_s", "real_time_factor", "publish_side_view"))
         self.profile = load_profile(self.config.profile)
         self.world = PickPlaceWorld(self.profile, self.config.seed)
         self.guard = CommandGuard(self.profile)
@@ -156,6 +156,8 @@ class SimNode(Node):
     def _publish(self) -> None:
         stamp = sec_to_stamp(self.world.sim_time)
         for camera in self.cameras:
+            if camera.name == "side" and not self.config.publish_side_view:
+                continue  # switched off at run time: the side view costs more than the rest
             rgb = self.world.render(camera.name, (camera.width, camera.height))
             self.image_pubs[camera.name].publish(camera_image(rgb, camera, stamp))
         self.joint_pub.publish(joint_state(*self.world.joint_state(), stamp))

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter as RclpyParameter
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
@@ -108,12 +108,11 @@ class SimSession:
             time.sleep(0.002)
         return future.result()
 
-    def set_int_parameter(self, node_name: str, name: str, value: int) -> None:
+    def set_parameter(self, node_name: str, name: str, value: bool | int | float) -> None:
         if node_name not in self._param_clients:
             self._param_clients[node_name] = self.node.create_client(
                 SetParameters, f"/{node_name}/set_parameters")
-        param = Parameter(name=name, value=ParameterValue(
-            type=ParameterType.PARAMETER_INTEGER, integer_value=int(value)))
+        param = RclpyParameter(name, value=value).to_parameter_msg()
         result = self.call(self._param_clients[node_name],
                            SetParameters.Request(parameters=[param]))
         if not result.results[0].successful:
@@ -141,7 +140,7 @@ class SimSession:
             raise SessionError(f"policy_node refused enable={enabled}: {response.message}")
 
     def reset(self, seed: int) -> dict:
-        self.set_int_parameter(self._sim_node, "seed", seed)
+        self.set_parameter(self._sim_node, "seed", int(seed))
         response = self.call(self._reset, Trigger.Request())
         if not response.success:
             raise SessionError(f"{self._sim_node} reset failed: {response.message}")

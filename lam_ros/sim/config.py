@@ -24,7 +24,8 @@ class SimConfig:
     publish_wrist_camera: bool = field(default=False, metadata=_help(
         "also render a gripper camera on /wrist/image_raw"))
     publish_side_view: bool = field(default=False, metadata=_help(
-        "also render a larger view for people on ~/side_view/image_raw"))
+        "also render a larger view for people on ~/side_view/image_raw (set at start to "
+        "create it; may be switched off and on again at run time)"))
     side_view_width: int = field(default=320, metadata=_help("side view width, pixels"))
     side_view_height: int = field(default=240, metadata=_help("side view height, pixels"))
 
