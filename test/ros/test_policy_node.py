@@ -21,6 +21,7 @@ from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
+from waiting import wait_for
 
 from lam_ros.core import safety
 from lam_ros.core.paths import robots_dir
@@ -32,12 +33,6 @@ from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 
 pytestmark = pytest.mark.ros
 
-
-def wait_for(condition, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 class StandInRobot(Node):

@@ -17,6 +17,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
+from waiting import wait_for
 
 from lam_ros.core import features
 from lam_ros.data.bag_info import read_episode_info
@@ -25,13 +26,7 @@ from lam_ros.ros import qos
 
 pytestmark = pytest.mark.ros
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def wait_for(condition, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+WAIT_S = 20.0  # subprocess start-up on a loaded 2-core machine
 
 
 class Operator:
@@ -53,7 +48,7 @@ class Operator:
     def call(self, client, request):
         assert client.wait_for_service(timeout_sec=20), f"{client.srv_name} missing"
         future = client.call_async(request)
-        wait_for(future.done, what=client.srv_name)
+        wait_for(future.done, WAIT_S, what=client.srv_name)
         return future.result()
 
     def publish_one(self):
@@ -79,18 +74,19 @@ def test_sigkill_mid_episode(tmp_path):
     group = NodeGroup([spec], log_dir=tmp_path / "logs").start()
     operator = Operator(context)
     try:
-        wait_for(lambda: operator.joints.get_subscription_count() > 0, what="recorder subscribes")
+        wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
+                 what="recorder subscribes")
         assert operator.call(operator.start, Trigger.Request()).success
         for _ in range(200):
             operator.publish_one()
-        wait_for(lambda: operator.written() == 200, what="episode 1 written")
+        wait_for(lambda: operator.written() == 200, WAIT_S, what="episode 1 written")
         assert operator.call(operator.stop, SetBool.Request(data=True)).success
 
         assert operator.call(operator.start, Trigger.Request()).success
         operator.streaming = True
         streamer = threading.Thread(target=operator.stream)
         streamer.start()
-        wait_for(lambda: operator.written() >= 100, what="episode 2 under way")
+        wait_for(lambda: operator.written() >= 100, WAIT_S, what="episode 2 under way")
         surely_flushed = operator.written()
         time.sleep(1.0)  # keep streaming: later writes flush everything before surely_flushed
         os.killpg(group.procs["recorder_node"].pid, signal.SIGKILL)
@@ -128,11 +124,12 @@ def test_sigint_sigterm_close_the_episode(tmp_path, signum):
                       log_dir=tmp_path / "logs").start()
     operator = Operator(context)
     try:
-        wait_for(lambda: operator.joints.get_subscription_count() > 0, what="recorder subscribes")
+        wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
+                 what="recorder subscribes")
         assert operator.call(operator.start, Trigger.Request()).success
         for _ in range(50):
             operator.publish_one()
-        wait_for(lambda: operator.written() == 50, what="messages written")
+        wait_for(lambda: operator.written() == 50, WAIT_S, what="messages written")
         process = group.procs["recorder_node"]
         process.send_signal(signum)
         assert process.wait(timeout=20) is not None

@@ -16,6 +16,7 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
+from waiting import wait_for
 
 from lam_ros.core import features
 from lam_ros.data.bag_info import read_episode_info
@@ -25,12 +26,6 @@ from lam_ros.nodes.recorder_node import RecorderNode
 pytestmark = pytest.mark.ros
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
-
-def wait_for(condition, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 class Graph:
