@@ -15,7 +15,8 @@ from pathlib import Path
 from lam_ros.commands.evaluate import EvalConfig, evaluate
 from lam_ros.commands.record_sim import RecordSimConfig, record
 from lam_ros.core import features
-from lam_ros.data.episode_bag import find_episode_dirs, read_facts
+from lam_ros.data.bag_info import read_custom_data
+from lam_ros.data.episode_bag import find_episode_dirs
 from lam_ros.policy.card import card_path
 from lam_ros.policy.train import TrainConfig, train_policy
 
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 def _record(data: Path, episodes: int) -> None:
     """Records the demonstrations unless the folder already holds that many good ones."""
     existing = find_episode_dirs(data / TASK) if (data / TASK).is_dir() else []
-    succeeded = [e for e in existing if read_facts(e).get(features.EPISODE_SUCCESS) == "true"]
+    succeeded = [e for e in existing
+                 if read_custom_data(e).get(features.EPISODE_SUCCESS) == "true"]
     if len(succeeded) >= episodes:
         print(f"reusing {len(succeeded)} recorded episodes in {data / TASK} "
               f"(delete the folder to record again)")

@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
+from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.episode_bag import (
     EpisodeBagError,
     find_episode_dirs,
     find_unfinished_dirs,
     read_episode,
-    read_facts,
     storage_files,
 )
 from lam_ros.data.sync import SyncedEpisode, SyncSettings, synchronize
@@ -100,7 +100,7 @@ def select_episodes(data_dir: str | Path, include_failed: bool) -> tuple[list[Pa
     """Episode dirs to train on, and those left out (failed demonstrations) with why."""
     chosen, left_out = [], {}
     for episode_dir in find_episode_dirs(data_dir):
-        success = read_facts(episode_dir).get(features.EPISODE_SUCCESS, "")
+        success = read_custom_data(episode_dir).get(features.EPISODE_SUCCESS, "")
         if success.lower() == "true" or include_failed:
             chosen.append(episode_dir)
         else:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
 from lam_ros.core import features
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, RobotProfile
+from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
 from lam_ros.data.images import compressed_to_rgb, raw_to_rgb, to_policy_size
 from lam_ros.data.sync import Stream
@@ -65,13 +65,6 @@ def find_episode_dirs(data_dir: str | Path) -> list[Path]:
 def find_unfinished_dirs(data_dir: str | Path) -> list[Path]:
     """Bag directories without metadata.yaml: being recorded, or the recorder was killed."""
     return [d for d in _bag_dirs(data_dir, "*.mcap") if not (d / "metadata.yaml").exists()]
-
-
-def read_facts(episode_dir: Path) -> dict[str, str]:
-    """The episode's custom_data (task, success, ...) from metadata.yaml."""
-    with (episode_dir / "metadata.yaml").open() as f:
-        info = (yaml.safe_load(f) or {}).get("rosbag2_bagfile_information", {})
-    return {str(k): str(v) for k, v in (info.get("custom_data") or {}).items()}
 
 
 def storage_files(episode_dir: Path) -> list[Path]:
@@ -189,7 +182,7 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     command_stream = _to_stream(commands, f"command ({command_topic})")
     image_streams = {name: _to_stream(rows, f"camera {name!r} image")
                      for name, rows in images.items()}
-    return RawEpisode(episode_dir, read_facts(episode_dir), joint_stream, command_stream,
+    return RawEpisode(episode_dir, read_custom_data(episode_dir), joint_stream, command_stream,
                       image_streams, warnings)
 
 
