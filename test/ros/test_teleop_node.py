@@ -59,6 +59,15 @@ class Operator(Node):
             msg.buttons[index] = 1
         self.joy = msg
 
+    def commands_until(self, count, timeout):
+        """Commands from now on, once ``count`` arrived or ``timeout`` s passed (a loaded
+        machine may delay a tick; the count still has to be reached)."""
+        self.commands.clear()
+        deadline = time.monotonic() + timeout
+        while len(self.commands) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.commands)
+
     def commands_during(self, seconds):
         self.commands.clear()
         time.sleep(seconds)
@@ -88,7 +97,7 @@ def test_deadman_release_and_silence(operator, profile):
     assert operator.commands_during(0.8) == []
 
     operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
-    moving = operator.commands_during(1.5)
+    moving = operator.commands_until(5, timeout=5.0)
     assert len(moving) >= 5
     assert all(np.all(np.isfinite(c)) and len(c) == profile.n_joints for c in moving)
     steps = [np.abs(b - a).max() for a, b in zip(moving, moving[1:], strict=False)]
@@ -99,7 +108,7 @@ def test_deadman_release_and_silence(operator, profile):
     assert operator.commands_during(1.0) == []
 
     operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
-    assert len(operator.commands_during(1.0)) >= 3
+    assert len(operator.commands_until(3, timeout=5.0)) >= 3
     operator.joy = None  # joystick unplugged while the deadman was held
     time.sleep(CFG.joy_timeout_s + 0.3)
     assert operator.commands_during(1.0) == []
