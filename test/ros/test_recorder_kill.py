@@ -9,8 +9,6 @@ import threading
 import time
 
 import pytest
-import rclpy
-from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -66,13 +64,11 @@ class Operator:
         return self.status.get("counts", {}).get("/joint_states", 0)
 
 
-def test_sigkill_mid_episode(tmp_path):
-    context = Context()
-    rclpy.init(context=context)
+def test_sigkill_mid_episode(tmp_path, rclpy_context):
     spec = NodeSpec("recorder_node", params={"data_root": str(tmp_path), "flush_period_s": 0.2,
                                              "status_period_s": 0.1})
     group = NodeGroup([spec], log_dir=tmp_path / "logs").start()
-    operator = Operator(context)
+    operator = Operator(rclpy_context)
     try:
         wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
                  what="recorder subscribes")
@@ -96,7 +92,6 @@ def test_sigkill_mid_episode(tmp_path):
     finally:
         operator.executor.shutdown()
         group.stop()
-        rclpy.try_shutdown(context=context)
 
     task_dir = tmp_path / "pick_place"
     first = read_episode_info(task_dir / "episode_000000")
@@ -117,12 +112,10 @@ def test_sigkill_mid_episode(tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_sigint_sigterm_close_the_episode(tmp_path, signum):
-    context = Context()
-    rclpy.init(context=context)
+def test_sigint_sigterm_close_the_episode(tmp_path, signum, rclpy_context):
     group = NodeGroup([NodeSpec("recorder_node", params={"data_root": str(tmp_path)})],
                       log_dir=tmp_path / "logs").start()
-    operator = Operator(context)
+    operator = Operator(rclpy_context)
     try:
         wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
                  what="recorder subscribes")
@@ -136,7 +129,6 @@ def test_sigint_sigterm_close_the_episode(tmp_path, signum):
     finally:
         operator.executor.shutdown()
         group.stop()
-        rclpy.try_shutdown(context=context)
     info = read_episode_info(tmp_path / "pick_place" / "episode_000000")
     assert info.topics["/joint_states"][1] == 50
     assert not info.success
