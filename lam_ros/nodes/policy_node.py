@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState, Joy
 from std_msgs.msg import Float64MultiArray
@@ -104,27 +103,24 @@ class PolicyNode(Node):
             runtime, SafetyFilter(profile, config.safety()),
             ChunkScheduler(profile.control_period, config.ensemble_coefficient),
             config.deadman_timeout_s if self.deadman_button >= 0 else None)
-        sensors = ReentrantCallbackGroup()
-        control = MutuallyExclusiveCallbackGroup()  # tick, enable and reports never interleave
         for camera in profile.cameras:
             self.create_subscription(CompressedImage if camera.compressed else Image,
                                      camera.topic,
                                      lambda msg, name=camera.name: self.on_image(name, msg),
-                                     qos.SENSOR, callback_group=sensors)
+                                     qos.SENSOR)
         self.create_subscription(JointState, profile.joint_states_topic, self.on_joint_state,
-                                 qos.SENSOR, callback_group=sensors)
+                                 qos.SENSOR)
         if self.deadman_button >= 0:
-            self.create_subscription(Joy, config.joy_topic, self.on_joy, qos.SENSOR,
-                                     callback_group=sensors)
+            self.create_subscription(Joy, config.joy_topic, self.on_joy, qos.SENSOR)
         trajectory = profile.command.interface == "joint_trajectory"
         self.command_pub = self.create_publisher(
             JointTrajectory if trajectory else Float64MultiArray, profile.command.topic,
             qos.COMMAND)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SetBool, "~/enable", self.on_enable, callback_group=control)
-        self.create_timer(profile.control_period, self.on_tick, callback_group=control)
+        self.create_service(SetBool, "~/enable", self.on_enable)
+        self.create_timer(profile.control_period, self.on_tick)
         self.create_timer(config.diagnostics_period_s, self.publish_diagnostics,
-                          callback_group=control, clock=Clock(clock_type=ClockType.STEADY_TIME))
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
             f"loaded {config.model} for {profile.name!r} on {runtime.provider} "
             f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max); "
@@ -211,9 +207,10 @@ def main(args=None) -> int:
         rclpy.logging.get_logger("policy_node").fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
-    # Two threads: one for the control tick, one for sensor callbacks. Measured in the lockstep
-    # sim on 2 cores, a third thread only adds GIL contention (8 vs 20 ticks/s).
-    executor = MultiThreadedExecutor(num_threads=2)
+    # One thread. rclpy 9.1's MultiThreadedExecutor re-queues tasks that have not started yet
+    # and spins holding the GIL (ros2/rclpy#1452): measured here, it froze every Python thread
+    # of the process for up to 2 s, where the single-threaded executor never stalled.
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

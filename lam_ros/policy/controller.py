@@ -67,7 +67,7 @@ class PolicyController:
         self.cameras = {c.name: c for c in runtime.profile.cameras}
         self.inference = RollingStats()
         self.last_model_error = ""
-        self._lock = threading.Lock()  # sensor callbacks and the control tick run in parallel
+        self._lock = threading.Lock()  # sensors and tick may run in parallel in an MT executor
         self._images: dict[str, Sample] = {}
         self._joints: Sample | None = None
         self._last_inferred: tuple[float, ...] | None = None

@@ -15,7 +15,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter as RclpyParameter
 from rosgraph_msgs.msg import Clock
@@ -66,7 +66,7 @@ class SimSession:
         self._sim_node = sim_node
         self._enable = n.create_client(SetBool, f"/{policy_node}/enable")
         self._policy_node = policy_node
-        self._executor = MultiThreadedExecutor(num_threads=2, context=context)
+        self._executor = SingleThreadedExecutor(context=context)  # see policy_node.main
         self._executor.add_node(n)
         self._thread = threading.Thread(target=self._executor.spin, daemon=True)
         self._thread.start()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from onnx_models import constant_chunk_model, default_card, hold_model
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -28,6 +28,7 @@ from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
+from lam_ros.policy.controller import DEADMAN_RELEASED
 from lam_ros.ros import qos
 from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 
@@ -98,7 +99,7 @@ class Graph:
         self.robot = StandInRobot(context, profile)
         if pre_start:
             pre_start(self.robot)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         for node in (self.policy, self.robot):
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
@@ -111,6 +112,16 @@ class Graph:
         future = client.call_async(SetBool.Request(data=enabled))
         wait_for(future.done, what="~/enable answer")
         assert future.result().success
+
+    def held_for(self, *reasons: str) -> int:
+        """Waits for a tick that held for one of ``reasons`` and for every command sent before
+        it to reach the robot; returns their count. Ticks are serial, so no tick in flight can
+        add one later: an event to wait on, not a time window a loaded machine can miss."""
+        controller = self.policy.controller
+        wait_for(lambda: controller.last_reason in reasons, what=f"a tick holding for {reasons}")
+        sent = controller.safety.commands_sent
+        wait_for(lambda: len(self.robot.commands) >= sent, what="commands in flight")
+        return sent
 
     def commands_during(self, seconds: float) -> list[np.ndarray]:
         start = len(self.robot.commands)
@@ -151,8 +162,9 @@ def test_disabled_by_default_then_enable_sends_commands(tmp_path, profile, graph
     for command in graph.robot.commands:
         assert command.shape == (profile.n_joints,) and np.all(np.isfinite(command))
     graph.set_enabled(False)
-    time.sleep(0.3)  # a tick in flight may still land
+    sent = graph.held_for(safety.DISABLED)
     assert graph.commands_during(0.6) == []
+    assert graph.policy.controller.safety.commands_sent == sent
 
 
 def test_stale_camera_holds_and_disables_after_repeated_faults(tmp_path, profile, graph_for):
@@ -161,8 +173,7 @@ def test_stale_camera_holds_and_disables_after_repeated_faults(tmp_path, profile
     graph.set_enabled(True)
     wait_for(lambda: len(graph.robot.commands) >= 2, what="commands")
     graph.robot.camera_on = False
-    stale_after = 3 * profile.control_period
-    time.sleep(stale_after + 0.2)
+    graph.held_for(safety.STALE_OBSERVATION, safety.DISABLED)  # 8 faults may pass first
     assert graph.commands_during(0.5) == []
     safety_filter = graph.policy.controller.safety
     wait_for(lambda: not safety_filter.enabled, what="disable after consecutive faults")
@@ -219,9 +230,11 @@ def test_deadman_button_gates_commands(tmp_path, profile, graph_for):
     graph.robot.deadman_held = True
     wait_for(lambda: len(graph.robot.commands) >= 3, what="commands while held")
     graph.robot.deadman_held = False
-    time.sleep(0.3)
+    sent = graph.held_for(DEADMAN_RELEASED)
     assert graph.commands_during(0.6) == []
-    assert sum(graph.policy.controller.safety.fault_counts.values()) == 0
+    controller = graph.policy.controller
+    assert controller.safety.commands_sent == sent
+    assert sum(controller.safety.fault_counts.values()) == 0
 
 
 def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, profile,
@@ -313,7 +326,7 @@ def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclp
             JointState, "/joint_states",
             lambda m: joint1.append(m.position[list(m.name).index("panda_joint1")]), qos.SENSOR)
         enable = probe.create_client(SetBool, "/policy_node/enable")
-        executor = MultiThreadedExecutor(num_threads=2, context=rclpy_context)
+        executor = SingleThreadedExecutor(context=rclpy_context)
         executor.add_node(probe)
         thread = threading.Thread(target=executor.spin, daemon=True)
         thread.start()

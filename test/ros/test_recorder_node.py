@@ -8,7 +8,7 @@ import pytest
 import rclpy
 from mcap.reader import make_reader
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -42,7 +42,7 @@ class Graph:
             Float64MultiArray, "/forward_position_controller/commands", RELIABLE)
         self.start = self.operator.create_client(Trigger, "/recorder_node/start")
         self.stop = self.operator.create_client(SetBool, "/recorder_node/stop")
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         for node in (self.recorder, self.operator):
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)

@@ -6,11 +6,12 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
+from waiting import wait_for
 
 from lam_ros.core.teleop import TeleopConfig
 from lam_ros.nodes.teleop_node import TeleopNode
@@ -23,9 +24,10 @@ CFG = TeleopConfig()
 class Operator(Node):
     """Plays the joystick, the robot's joint states and the recorder's start service."""
 
-    def __init__(self, context, profile):
+    def __init__(self, context, profile, teleop_node):
         super().__init__("teleop_test_operator", context=context)
         self.profile = profile
+        self.teleop = teleop_node
         self.joy_pub = self.create_publisher(Joy, "/joy", 10)
         self.joint_pub = self.create_publisher(JointState, "/joint_states", qos.SENSOR)
         self.commands: list[np.ndarray] = []
@@ -34,6 +36,7 @@ class Operator(Node):
         self.starts = 0
         self.create_service(Trigger, "/recorder_node/start", self._on_start)
         self.joy: Joy | None = None  # what the "joystick" publishes at 20 Hz; None = unplugged
+        self.joy_published = 0
         self.create_timer(0.05, self._publish)
 
     def _on_start(self, request, response):
@@ -50,6 +53,7 @@ class Operator(Node):
         if self.joy is not None:
             self.joy.header.stamp = stamp
             self.joy_pub.publish(self.joy)
+            self.joy_published += 1
 
     def set_joy(self, axes=None, pressed=()):
         msg = Joy(axes=[0.0] * 6, buttons=[0] * 15)
@@ -59,26 +63,37 @@ class Operator(Node):
             msg.buttons[index] = 1
         self.joy = msg
 
-    def commands_until(self, count, timeout):
-        """Commands from now on, once ``count`` arrived or ``timeout`` s passed (a loaded
-        machine may delay a tick; the count still has to be reached)."""
-        self.commands.clear()
-        deadline = time.monotonic() + timeout
-        while len(self.commands) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return list(self.commands)
+    def published(self, count):
+        """Waits until the joystick has sent ``count`` more messages."""
+        start = self.joy_published
+        wait_for(lambda: self.joy_published >= start + count, what=f"{count} Joy messages")
+
+    def commands_until(self, count):
+        """The next ``count`` commands (waits as long as a loaded machine needs)."""
+        start = len(self.commands)
+        wait_for(lambda: len(self.commands) >= start + count, what=f"{count} commands")
+        return self.commands[start:start + count]
 
     def commands_during(self, seconds):
-        self.commands.clear()
+        start = len(self.commands)
         time.sleep(seconds)
-        return list(self.commands)
+        return self.commands[start:]
+
+    def held(self):
+        """Waits until teleop_node has let go of the arm and every command it sent before
+        reached us: an event, not a time window a loaded machine can miss. Its ticks are
+        serial, so none in flight can add a command after that."""
+        wait_for(lambda: not self.teleop.engaged, what="teleop_node to hold")
+        sent = self.teleop.safety.commands_sent
+        wait_for(lambda: len(self.commands) >= sent, what="commands in flight")
+        return sent
 
 
 @pytest.fixture
 def operator(rclpy_context, profile):
     teleop_node = TeleopNode(context=rclpy_context)
-    op = Operator(rclpy_context, profile)
-    executor = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
+    op = Operator(rclpy_context, profile, teleop_node)
+    executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(teleop_node)
     executor.add_node(op)
     threading.Thread(target=executor.spin, daemon=True).start()
@@ -97,31 +112,30 @@ def test_deadman_release_and_silence(operator, profile):
     assert operator.commands_during(0.8) == []
 
     operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
-    moving = operator.commands_until(5, timeout=5.0)
-    assert len(moving) >= 5
+    moving = operator.commands_until(5)
     assert all(np.all(np.isfinite(c)) and len(c) == profile.n_joints for c in moving)
     steps = [np.abs(b - a).max() for a, b in zip(moving, moving[1:], strict=False)]
     assert min(steps) > 0  # every command moves the arm on
 
     operator.set_joy({CFG.axis_z: 1.0})  # deadman released
-    time.sleep(0.3)
+    sent = operator.held()
     assert operator.commands_during(1.0) == []
+    assert operator.teleop.safety.commands_sent == sent
 
     operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
-    assert len(operator.commands_until(3, timeout=5.0)) >= 3
+    operator.commands_until(3)
     operator.joy = None  # joystick unplugged while the deadman was held
-    time.sleep(CFG.joy_timeout_s + 0.3)
+    sent = operator.held()
     assert operator.commands_during(1.0) == []
+    assert operator.teleop.safety.commands_sent == sent
 
 
 def test_start_button_calls_recorder(operator):
     operator.set_joy()
-    time.sleep(0.3)
+    operator.published(3)
     operator.set_joy(pressed=[CFG.start_button])
-    time.sleep(0.5)  # several messages with the button held: one press, one call
+    operator.published(5)  # several messages with the button held: one press, one call
     operator.set_joy()
-    deadline = time.monotonic() + 5
-    while operator.starts == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    wait_for(lambda: operator.starts >= 1, what="a call to the recorder's start")
+    operator.published(5)
     assert operator.starts == 1
