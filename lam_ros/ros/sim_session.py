@@ -57,7 +57,8 @@ class SimSession:
         n.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
         n.create_subscription(Bool, f"/{sim_node}/task_success", self._on_success, 10)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self._primary_view = next(iter(video_topics or {}), None)
+        self._views = tuple(video_topics or {})
+        self._primary_view = self._views[0] if self._views else None
         for name, topic in (video_topics or {}).items():
             n.create_subscription(Image, topic, lambda m, k=name: self._on_image(k, m),
                                   qos.SENSOR)
@@ -89,10 +90,13 @@ class SimSession:
                 self._policy_status = {kv.key: kv.value for kv in status.values}
 
     def _on_image(self, name: str, msg: Image) -> None:
+        if not self._recording:
+            return  # the views are for rollout videos only
         rgb = image_to_rgb(msg)
         with self._lock:
             self._latest[name] = rgb
-            if self._recording and name == self._primary_view:  # one frame per policy image
+            # One frame per policy image, once every view of this episode has arrived.
+            if name == self._primary_view and len(self._latest) == len(self._views):
                 self._frames.append(dict(self._latest))
 
     # --- services
@@ -158,7 +162,7 @@ class SimSession:
         process (``alive()`` returns a reason) or the wall-clock limit (a hung graph)."""
         with self._lock:
             count_at_reset = self._clock_count
-            self._frames, self._recording = [], record
+            self._frames, self._latest, self._recording = [], {}, record
         start_wall = time.monotonic()
         start_sim = self._wait_clock_after(count_at_reset, start_wall, wall_limit_s)
         self.clear_success()  # a success published just before the reset may arrive late
