@@ -106,6 +106,7 @@ class EpisodeWriter:
         self._connections: dict[str, Connection] = {}
         self._stamped: dict[str, bool] = {}
         self._last_flush_ns = 0
+        self.messages_saved = 0  # messages in complete chunks in the file: a kill keeps them
 
     def open(self) -> EpisodeWriter:
         if self.episode_dir.exists():
@@ -150,6 +151,7 @@ class EpisodeWriter:
         if due or storage.chunk.bio.tell() == 0:
             storage.bio.flush()
             self._last_flush_ns = now_ns
+            self.messages_saved = self.message_count
 
     @property
     def topics(self) -> tuple[str, ...]:

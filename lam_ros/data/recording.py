@@ -118,6 +118,7 @@ class EpisodeRecorder:
             "episode": writer.episode_dir.name if writer else "",
             "elapsed_s": round(self.elapsed_s(now_ns), 3),
             "counts": writer.health.counts() if writer else {},
+            "saved": writer.messages_saved if writer else 0,
             "queued": self._queue.qsize(),
             "write_errors": self.write_errors,
             "last_error": self.last_error,

@@ -63,6 +63,9 @@ class Operator:
     def written(self):
         return self.status.get("counts", {}).get("/joint_states", 0)
 
+    def saved(self):
+        return self.status.get("saved", 0)
+
 
 def test_sigkill_mid_episode(tmp_path, rclpy_context):
     spec = NodeSpec("recorder_node", params={"data_root": str(tmp_path), "flush_period_s": 0.2,
@@ -83,8 +86,9 @@ def test_sigkill_mid_episode(tmp_path, rclpy_context):
         streamer = threading.Thread(target=operator.stream)
         streamer.start()
         wait_for(lambda: operator.written() >= 100, WAIT_S, what="episode 2 under way")
-        surely_flushed = operator.written()
-        time.sleep(1.0)  # keep streaming: later writes flush everything before surely_flushed
+        written = operator.written()
+        wait_for(lambda: operator.saved() >= written, WAIT_S, what="a flush past them")
+        saved = operator.saved()  # the recorder said these are in the file
         os.killpg(group.procs["recorder_node"].pid, signal.SIGKILL)
         group.procs["recorder_node"].wait()
         operator.streaming = False
@@ -104,7 +108,7 @@ def test_sigkill_mid_episode(tmp_path, rclpy_context):
     second = read_episode_info(task_dir / "episode_000001")
     assert second.custom_data[features.EPISODE_STATUS] == "repaired"
     assert not second.success
-    assert second.topics["/joint_states"][1] >= surely_flushed > 0
+    assert second.topics["/joint_states"][1] >= saved >= written > 0
     info = subprocess.run([sys.executable, "-m", "lam_ros.cli", "bag", "info", str(task_dir)],
                           capture_output=True, text=True, timeout=60)
     assert info.returncode == 0, info.stdout

@@ -114,6 +114,21 @@ def test_stream_health_silence_and_gap():
     assert json.loads(health.to_json())["/b"]["count"] == 0
 
 
+def test_messages_saved_counts_what_a_kill_keeps(tmp_path):
+    episode = tmp_path / "episode_000004"
+    writer = EpisodeWriter(episode, [JOINTS], {}, flush_period_s=3600.0).open()
+    for i in range(5):
+        writer.write("/joint_states", joint_cdr(10**9 + i, 0.0), 10**9 + i)
+    assert writer.messages_saved == 1  # the first write flushed; then not due for an hour
+    writer.flush_period_ns = 0  # the period has passed: the next write closes the chunk
+    writer.write("/joint_states", joint_cdr(2 * 10**9, 0.0), 2 * 10**9)
+    assert writer.messages_saved == 6
+    writer.flush_period_ns = 3600 * 10**9
+    writer.write("/joint_states", joint_cdr(3 * 10**9, 0.0), 3 * 10**9)
+    assert writer.messages_saved == 6
+    assert repair_episode(episode).messages == 6  # the killed recorder's file holds them all
+
+
 def test_repair_salvages_truncated_mcap(tmp_path):
     episode = tmp_path / "episode_000002"
     writer = record(episode, n=200, close=False)
