@@ -3,13 +3,13 @@
 The node feeds the latest camera images and joint positions (with their header stamps and the
 wall time they arrived) and calls ``tick(now)`` at the control rate; ``tick`` returns the safety
 filter's Decision plus what /diagnostics reports. Every path that does not end in a safe command
-ends in "send nothing", which makes a position controller hold the last command.
+ends in "send nothing", which makes a position controller hold the last command. Not thread
+safe: policy_node calls it from its one executor thread.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -67,7 +67,6 @@ class PolicyController:
         self.cameras = {c.name: c for c in runtime.profile.cameras}
         self.inference = RollingStats()
         self.last_model_error = ""
-        self._lock = threading.Lock()  # sensors and tick may run in parallel in an MT executor
         self._images: dict[str, Sample] = {}
         self._joints: Sample | None = None
         self._last_inferred: tuple[float, ...] | None = None
@@ -79,12 +78,10 @@ class PolicyController:
         """Keeps the newest frame, at the size the policy sees (as bag conversion resizes)."""
         spec = self.cameras[camera]
         rgb = to_policy_size(rgb, spec.width, spec.height)
-        with self._lock:
-            self._images[camera] = Sample(stamp, time.monotonic(), rgb)
+        self._images[camera] = Sample(stamp, time.monotonic(), rgb)
 
     def on_joint_positions(self, stamp: float, positions: np.ndarray) -> None:
-        with self._lock:
-            self._joints = Sample(stamp, time.monotonic(), positions)
+        self._joints = Sample(stamp, time.monotonic(), positions)
 
     def on_deadman(self, held: bool) -> None:
         self._deadman = (held, time.monotonic())
@@ -107,8 +104,7 @@ class PolicyController:
             return TickResult(Decision(None, safety.DISABLED))
         if not self.deadman_held():
             return TickResult(Decision(None, DEADMAN_RELEASED))
-        with self._lock:
-            joints, images = self._joints, dict(self._images)
+        joints, images = self._joints, self._images
         if joints is None or any(c not in images for c in self.cameras):
             return TickResult(Decision(None, WAITING))
         samples = [joints, *images.values()]
@@ -187,9 +183,8 @@ class PolicyController:
         """After a clock reset: drops what was stamped before it (now "in the future") and keeps
         what the new episode already sent, so a lockstep simulator gets its command at once."""
         newest_allowed = now + 0.5 * self.scheduler.period
-        with self._lock:
-            self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
-            if self._joints is not None and self._joints.stamp > newest_allowed:
-                self._joints = None
+        self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
+        if self._joints is not None and self._joints.stamp > newest_allowed:
+            self._joints = None
         self._last_inferred = None
         self.safety.forget_last_command()

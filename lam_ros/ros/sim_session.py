@@ -57,8 +57,7 @@ class SimSession:
         n.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
         n.create_subscription(Bool, f"/{sim_node}/task_success", self._on_success, 10)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self._views = tuple(video_topics or {})
-        self._primary_view = self._views[0] if self._views else None
+        self._views = tuple(video_topics or {})  # the first is the policy camera
         for name, topic in (video_topics or {}).items():
             n.create_subscription(Image, topic, lambda m, k=name: self._on_image(k, m),
                                   qos.SENSOR)
@@ -96,7 +95,7 @@ class SimSession:
         with self._lock:
             self._latest[name] = rgb
             # One frame per policy image, once every view of this episode has arrived.
-            if name == self._primary_view and len(self._latest) == len(self._views):
+            if name == self._views[0] and len(self._latest) == len(self._views):
                 self._frames.append(dict(self._latest))
 
     # --- services
