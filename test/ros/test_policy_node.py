@@ -254,12 +254,18 @@ def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, pr
     assert controller.safety.enabled
 
 
-def test_joint_trajectory_interface(tmp_path, profile, graph_for):
+def trajectory_profile_yaml(tmp_path):
+    """panda_sim with a joint_trajectory_controller command interface, as a profile file."""
     data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
     data["command"] = {"interface": "joint_trajectory",
                        "topic": "/joint_trajectory_controller/joint_trajectory"}
     path = tmp_path / "panda_trajectory.yaml"
     path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_joint_trajectory_interface(tmp_path, profile, graph_for):
+    path = trajectory_profile_yaml(tmp_path)
     trajectory_profile = load_profile(path)
     model = hold_model(tmp_path / "hold.onnx", trajectory_profile, offset=-0.002)
     graph = graph_for(trajectory_profile, model, profile_path=str(path))
@@ -310,11 +316,7 @@ def test_mismatched_card_exits_non_zero_naming_the_field(tmp_path, profile, fiel
 
 def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclpy_context):
     """policy_node (JointTrajectory out, on sim time) against the real sim_node process."""
-    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
-    data["command"] = {"interface": "joint_trajectory",
-                       "topic": "/joint_trajectory_controller/joint_trajectory"}
-    trajectory_yaml = tmp_path / "panda_trajectory.yaml"
-    trajectory_yaml.write_text(yaml.safe_dump(data))
+    trajectory_yaml = trajectory_profile_yaml(tmp_path)
     model = hold_model(tmp_path / "creep.onnx", load_profile(trajectory_yaml), offset=-0.05)
     specs = [NodeSpec("sim_node", params={"profile": str(trajectory_yaml)}),
              NodeSpec("policy_node", use_sim_time=True,

@@ -66,6 +66,16 @@ class Operator:
     def saved(self):
         return self.status.get("saved", 0)
 
+    def record(self, count):
+        """Starts an episode once the recorder listens and waits until ``count`` joint states
+        it was sent are written."""
+        wait_for(lambda: self.joints.get_subscription_count() > 0, WAIT_S,
+                 what="recorder subscribes")
+        assert self.call(self.start, Trigger.Request()).success
+        for _ in range(count):
+            self.publish_one()
+        wait_for(lambda: self.written() == count, WAIT_S, what=f"{count} messages written")
+
 
 def test_sigkill_mid_episode(tmp_path, rclpy_context):
     spec = NodeSpec("recorder_node", params={"data_root": str(tmp_path), "flush_period_s": 0.2,
@@ -73,12 +83,7 @@ def test_sigkill_mid_episode(tmp_path, rclpy_context):
     group = NodeGroup([spec], log_dir=tmp_path / "logs").start()
     operator = Operator(rclpy_context)
     try:
-        wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
-                 what="recorder subscribes")
-        assert operator.call(operator.start, Trigger.Request()).success
-        for _ in range(200):
-            operator.publish_one()
-        wait_for(lambda: operator.written() == 200, WAIT_S, what="episode 1 written")
+        operator.record(200)
         assert operator.call(operator.stop, SetBool.Request(data=True)).success
 
         assert operator.call(operator.start, Trigger.Request()).success
@@ -121,12 +126,7 @@ def test_sigint_sigterm_close_the_episode(tmp_path, signum, rclpy_context):
                       log_dir=tmp_path / "logs").start()
     operator = Operator(rclpy_context)
     try:
-        wait_for(lambda: operator.joints.get_subscription_count() > 0, WAIT_S,
-                 what="recorder subscribes")
-        assert operator.call(operator.start, Trigger.Request()).success
-        for _ in range(50):
-            operator.publish_one()
-        wait_for(lambda: operator.written() == 50, WAIT_S, what="messages written")
+        operator.record(50)
         process = group.procs["recorder_node"]
         process.send_signal(signum)
         assert process.wait(timeout=20) is not None
