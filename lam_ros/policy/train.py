@@ -304,8 +304,9 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
     log = TrainingLog(out_dir, enabled=is_main(), history=counters.get("history", []))
     clock = Clock(config, counters.get("elapsed", 0.0), parts.device)
     step, fetch_total, loop_began = start_step, 0.0, time.perf_counter()
+    # No total (so no ETA) on a time budget; one redraw a second is plenty for a long run.
     bar = tqdm(total=None if config.minutes else config.steps, initial=step, desc="training",
-               unit="step", disable=not (config.progress and is_main()))  # no ETA on a time budget
+               unit="step", mininterval=1.0, disable=not (config.progress and is_main()))
     elapsed, train_l1, recent = clock.elapsed(), float("nan"), []
     while clock.progress(step, elapsed) < 1.0:
         lr_scale = lr_factor(clock.progress(step, elapsed), step, config.warmup_steps)
@@ -315,8 +316,8 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
         step += 1
         elapsed = clock.elapsed()
         rate = (step - start_step) * config.batch_size / (time.perf_counter() - loop_began)
-        bar.update(1)
-        bar.set_postfix(l1=f"{batch_l1:.4f}", samples_s=f"{rate:.0f}")
+        bar.set_postfix(l1=f"{batch_l1:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+        bar.update(1)  # redraws at most once a second, with the postfix just set
         log.scalar("train/l1_robot_units", batch_l1, step)
         log.scalar("train/lr", config.lr * lr_scale, step)
         finished = clock.progress(step, elapsed) >= 1.0
