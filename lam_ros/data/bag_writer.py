@@ -3,7 +3,8 @@
 Messages are stored as the raw CDR bytes that came off the wire, with receive time as log time.
 Crash safety: chunks are flushed to the file as they close, and a chunk is closed at least every
 ``flush_period_s`` of wall time (not ROS time, which may be a paused sim clock), so a killed
-recorder leaves a file whose complete chunks ``lam_ros.data.bag_repair`` can salvage. A sidecar
+recorder leaves a file whose complete chunks ``lam_ros.data.bag_repair`` can salvage. The first
+message is flushed as soon as it is written; the period counts from the last flush. A sidecar
 JSON (removed on a clean close) keeps the episode's facts so the repaired bag gets them back.
 """
 
@@ -105,7 +106,7 @@ class EpisodeWriter:
         self._writer: Writer | None = None
         self._connections: dict[str, Connection] = {}
         self._stamped: dict[str, bool] = {}
-        self._last_flush_ns = 0
+        self._last_flush_ns: int | None = None  # monotonic; None until the first flush
         self.messages_saved = 0  # messages in complete chunks in the file: a kill keeps them
 
     def open(self) -> EpisodeWriter:
@@ -145,7 +146,8 @@ class EpisodeWriter:
         # costs at most flush_period_s of messages. Flushing Python's buffer puts the chunk in
         # the OS page cache, which outlives a killed process.
         storage = self._writer.storage
-        due = now_ns - self._last_flush_ns >= self.flush_period_ns
+        due = (self._last_flush_ns is None
+               or now_ns - self._last_flush_ns >= self.flush_period_ns)
         if due and storage.chunk.bio.tell():
             storage.close_chunk()
         if due or storage.chunk.bio.tell() == 0:
