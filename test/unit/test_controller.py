@@ -1,5 +1,7 @@
 """One control tick without ROS: observation -> real ONNX model -> schedule -> safety filter."""
 
+import time
+
 import numpy as np
 import pytest
 from onnx_models import hold_model
@@ -7,6 +9,7 @@ from onnx_models import hold_model
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
+from lam_ros.policy import controller as controller_module
 from lam_ros.policy.controller import DEADMAN_RELEASED, WAITING, PolicyController
 from lam_ros.policy.runtime import PolicyRuntime
 
@@ -109,10 +112,34 @@ def test_deadman_gates_commands_without_faults(tmp_path, profile):
     assert sum(ctrl.safety.fault_counts.values()) == 0
 
 
-def test_deadman_counts_as_released_when_joy_goes_quiet(tmp_path, profile):
+class FakeClock:
+    """Stands in for the controller's ``time`` module: monotonic() is set by the test."""
+
+    def __init__(self, now: float):
+        self.now = now
+        self.perf_counter = time.perf_counter  # inference timing stays real
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_deadman_counts_as_released_when_joy_goes_quiet(tmp_path, profile, monkeypatch):
+    clock = FakeClock(1000.0)
+    monkeypatch.setattr(controller_module, "time", clock)
     runtime = PolicyRuntime(hold_model(tmp_path / "hold.onnx", profile), profile,
                             providers=("CPUExecutionProvider",))
     ctrl = PolicyController(runtime, SafetyFilter(profile), ChunkScheduler(0.1),
-                            deadman_timeout_s=1e-9)
-    ctrl.on_deadman(True)
+                            deadman_timeout_s=0.5)
+    ctrl.enable()
+    ctrl.on_deadman(True)  # the last /joy message: held, at wall time 1000.0
+    for i, wall in enumerate((1000.1, 1000.3, 1000.5)):  # within the timeout: still held
+        clock.now = wall
+        observe(ctrl, profile, 5.0 + 0.1 * i)
+        assert ctrl.deadman_held() and ctrl.tick(5.0 + 0.1 * i).decision.send, wall
+    clock.now = 1000.6  # /joy silent for 0.6 s > 0.5 s: released, though "held" was last said
+    observe(ctrl, profile, 5.3)
     assert not ctrl.deadman_held()
+    assert ctrl.tick(5.3).decision.reason == DEADMAN_RELEASED
+    ctrl.on_deadman(True)  # /joy is back with the button held
+    assert ctrl.deadman_held() and ctrl.tick(5.3).decision.send
+    assert sum(ctrl.safety.fault_counts.values()) == 0
