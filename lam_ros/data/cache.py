@@ -31,7 +31,7 @@ from lam_ros.data.episode_bag import (
 )
 from lam_ros.data.sync import SyncedEpisode, SyncSettings, synchronize
 
-CONVERSION_VERSION = 2  # bump when the conversion's output changes meaning
+CONVERSION_VERSION = 3  # bump when the conversion's output changes meaning
 
 
 class ConversionWarning(UserWarning):

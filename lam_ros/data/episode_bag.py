@@ -2,7 +2,9 @@
 
 Topics and joint order come from the robot profile; joints are picked by name, so a bag that
 lists them in another order converts correctly. A truncated MCAP file (recorder killed) is
-salvaged up to the last whole record, with a warning; it is never read as silently empty.
+salvaged up to the last whole record, with a warning; it is never read as silently empty. Joint
+states and commands holding NaN/Inf are dropped, with one warning line per episode saying how
+many (a dropped command leaves the one before it in force).
 """
 
 from __future__ import annotations
@@ -132,9 +134,18 @@ def decode_command(msg, msgtype: str, log_ns: int,
     return log_ns, targets
 
 
-def _to_stream(rows: list[tuple[int, int, np.ndarray]], what: str) -> Stream:
+def _non_finite_reason(non_finite: dict[str, list[int]]) -> str:
+    """One line: how many samples of each kind were dropped for NaN/Inf values, and when."""
+    parts = [f"{len(times)} {kind}(s) (first received at {times[0] * 1e-9:.3f} s)"
+             for kind, times in non_finite.items() if times]
+    return f"dropped samples with NaN/Inf values: {', '.join(parts)}"
+
+
+def _to_stream(rows: list[tuple[int, int, np.ndarray]], what: str,
+               non_finite: int = 0) -> Stream:
     if not rows:
-        raise EpisodeBagError(f"no {what} messages")
+        dropped = f" with finite values ({non_finite} had NaN/Inf)" if non_finite else ""
+        raise EpisodeBagError(f"no {what} messages{dropped}")
     rows.sort(key=lambda r: r[0])
     return Stream(np.array([r[0] for r in rows], np.int64), np.stack([r[2] for r in rows]),
                   np.array([r[1] for r in rows], np.int64))
@@ -156,30 +167,41 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     warnings: list[str] = []
     joints, commands, answered = [], [], []
     images: dict[str, list] = {c.name: [] for c in profile.cameras}
+    non_finite: dict[str, list[int]] = {"joint state": [], "command": []}  # receive times
     last_joint_stamp = -1
     # The reader yields messages in receive order (log time, then file order).
     for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
         msg = TYPESTORE.deserialize_cdr(raw, msgtype)
         if topic == profile.joint_states_topic:
-            positions = np.asarray(msg.position, np.float64)
+            positions = reorder_by_name(msg.name, np.asarray(msg.position, np.float64),
+                                        profile.joint_names)
+            if not np.isfinite(positions).all():
+                non_finite["joint state"].append(log_ns)
+                continue
             last_joint_stamp = _stamp_ns(msg.header)
-            joints.append((last_joint_stamp, log_ns,
-                           reorder_by_name(msg.name, positions, profile.joint_names)))
+            joints.append((last_joint_stamp, log_ns, positions))
         elif topic == command_topic:
             stamp, targets = decode_command(msg, msgtype, log_ns, profile)
+            if not np.isfinite(targets).all():
+                non_finite["command"].append(log_ns)
+                continue
             commands.append((stamp, log_ns, targets))
             answered.append(last_joint_stamp)
         else:
             camera = cameras[topic]
             images[camera.name].append((_stamp_ns(msg.header), log_ns,
                                         decode_image(msg, msgtype, camera)))
-    joint_stream = _to_stream(joints, f"joint state ({profile.joint_states_topic})")
+    if any(non_finite.values()):
+        warnings.append(f"{episode_dir}: {_non_finite_reason(non_finite)}")
+    joint_stream = _to_stream(joints, f"joint state ({profile.joint_states_topic})",
+                              len(non_finite["joint state"]))
     if profile.command.interface == "float64_multi_array" and commands:
         stamps = place_headerless_commands(np.array([c[1] for c in commands], np.int64),
                                            np.array(answered, np.int64), joint_stream,
                                            int(1e9 / profile.control_hz), warnings)
         commands = [(int(t), log, v) for t, (_, log, v) in zip(stamps, commands, strict=True)]
-    command_stream = _to_stream(commands, f"command ({command_topic})")
+    command_stream = _to_stream(commands, f"command ({command_topic})",
+                                len(non_finite["command"]))
     image_streams = {name: _to_stream(rows, f"camera {name!r} image")
                      for name, rows in images.items()}
     return RawEpisode(episode_dir, read_custom_data(episode_dir), joint_stream, command_stream,

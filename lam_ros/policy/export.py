@@ -2,8 +2,9 @@
 
 Inputs ``image_<camera>`` uint8 [1, H, W, 3] and ``state`` float32 [1, n_joints]; output
 ``actions`` float32 [1, chunk, n_joints] in robot units; normalization inside the graph; the
-policy card in metadata_props (and as JSON beside the model). The export fails unless
-``onnx.checker`` (full check) passes and onnxruntime matches torch on held-out frames.
+policy card in metadata_props (and as JSON beside the model). The export fails unless every
+weight and every torch output on the held-out frames is finite, ``onnx.checker`` (full check)
+passes and onnxruntime matches torch on those frames (a NaN difference fails).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def export_policy(wrapper: ExportedPolicy, card: PolicyCard, model_path: str | P
     model_path = Path(model_path)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = wrapper.eval()
+    check_finite(wrapper, parity_inputs)
     names = input_names(wrapper.camera_names)
     model = _to_onnx(wrapper, names, parity_inputs[0])
     for key, value in ((CARD_KEY, card.to_json()), (CONFIG_KEY, json.dumps(training_config))):
@@ -69,6 +71,21 @@ def export_policy(wrapper: ExportedPolicy, card: PolicyCard, model_path: str | P
     return ExportResult(model_path, card_file, diff, len(parity_inputs))
 
 
+def check_finite(wrapper: ExportedPolicy, inputs: list[dict[str, np.ndarray]]) -> None:
+    """Raises ExportError naming the weights, or the frame, that are not finite."""
+    bad = [name for name, tensor in wrapper.state_dict().items()
+           if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise ExportError(f"the model has non-finite (NaN/Inf) weights in {bad}; not exported")
+    names = input_names(wrapper.camera_names)
+    with torch.no_grad():
+        for i, sample in enumerate(inputs):
+            actions = wrapper(*(torch.from_numpy(sample[n]) for n in names))
+            if not torch.isfinite(actions).all():
+                raise ExportError(f"the model's output on held-out frame {i} holds non-finite "
+                                  "(NaN/Inf) values; not exported")
+
+
 def _to_onnx(wrapper: ExportedPolicy, names: list[str],
              sample: dict[str, np.ndarray]) -> onnx.ModelProto:
     args = tuple(torch.from_numpy(sample[name]) for name in names)
@@ -84,15 +101,16 @@ def _to_onnx(wrapper: ExportedPolicy, names: list[str],
 
 def parity(wrapper: ExportedPolicy, model_path: Path,
            inputs: list[dict[str, np.ndarray]]) -> float:
-    """Largest |onnxruntime - torch| over all frames and outputs, in robot units."""
+    """Largest |onnxruntime - torch| over all frames and outputs, in robot units; NaN when any
+    difference is NaN."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     names = input_names(wrapper.camera_names)
-    worst = 0.0
+    diffs = []
     with torch.no_grad():
         for sample in inputs:
             expected = wrapper(*(torch.from_numpy(sample[n]) for n in names)).numpy()
             (got,) = session.run([features.ACTIONS], {n: sample[n] for n in names})
-            worst = max(worst, float(np.abs(got - expected).max()))
-    return worst
+            diffs.append(np.abs(got - expected).max())
+    return float(np.max(diffs))  # np.max, unlike max(), propagates NaN

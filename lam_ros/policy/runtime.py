@@ -3,7 +3,7 @@
 Loading either yields a runtime that has already run warm-up inferences on the best execution
 provider that actually works here, or raises one PolicyLoadError subclass whose message names what
 is wrong (not an ONNX file, no policy card, a card field that does not match the profile, an input
-or output with the wrong name, type or shape).
+or output with the wrong name, type or shape, a warm-up output that is not finite).
 """
 
 from __future__ import annotations
@@ -196,6 +196,10 @@ class PolicyRuntime:
         if actions.shape != expected:
             raise InterfaceError(f"{self.model_path}: output {features.ACTIONS!r} is "
                                  f"{[1, *actions.shape]}, the card promises {[1, *expected]}")
+        if not np.isfinite(actions).all():
+            raise PolicyLoadError(f"{self.model_path}: warm-up output {features.ACTIONS!r} holds "
+                                  f"{int((~np.isfinite(actions)).sum())} non-finite (NaN/Inf) "
+                                  "values for the home pose and black images")
         return (time.perf_counter() - start) * 1e3
 
 

@@ -43,6 +43,10 @@ CHECKPOINT = "checkpoint.safetensors"
 MODEL_FILE = "policy.onnx"
 
 
+class TrainingError(ValueError):
+    """Training diverged (bad data or settings); the message says what and at which step."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data_dir: str
@@ -236,10 +240,11 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
 
 
 @torch.no_grad()
-def validate(parts: Parts, batch_size: int) -> float:
-    """EMA model's L1 in robot units over every validation sample."""
+def validate(parts: Parts, batch_size: int) -> float | None:
+    """EMA model's L1 in robot units over every validation sample; None without validation
+    episodes."""
     if parts.val_set is None:
-        return float("nan")
+        return None
     parts.ema.eval()
     total, weight = 0.0, 0.0
     for start in range(0, len(parts.val_set), batch_size):
@@ -323,7 +328,12 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
         finished = clock.progress(step, elapsed) >= 1.0
         if step % config.eval_every == 0 or finished:
             train_l1, recent = float(np.mean(recent)), []  # mean since the last validation
-            log.validation(step, train_l1, validate(parts, config.batch_size))
+            val_l1 = validate(parts, config.batch_size)
+            if val_l1 is not None and not math.isfinite(val_l1):
+                raise TrainingError(f"validation L1 is {val_l1} at step {step}: the model's "
+                                    "output is not finite (training diverged); nothing is "
+                                    "exported, the last checkpoint is kept")
+            log.validation(step, train_l1, val_l1)
         if step % config.checkpoint_every == 0 or finished:
             save_progress(parts, out_dir, step, elapsed, log.history)
     bar.close()

@@ -3,7 +3,6 @@ points kept in checkpoints, and the training-curve PNG beside the model."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 
@@ -22,10 +21,10 @@ class TrainingLog:
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)
 
-    def validation(self, step: int, train_l1: float, val_l1: float) -> None:
-        self.history.append({"step": step, "train_l1": train_l1,
-                             "val_l1": None if math.isnan(val_l1) else val_l1})
-        if not math.isnan(val_l1):
+    def validation(self, step: int, train_l1: float, val_l1: float | None) -> None:
+        """``val_l1`` is None when there are no validation episodes."""
+        self.history.append({"step": step, "train_l1": train_l1, "val_l1": val_l1})
+        if val_l1 is not None:
             self.scalar("val/l1_robot_units", val_l1, step)
 
     def close(self) -> None:
