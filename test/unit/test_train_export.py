@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.core import features
 from lam_ros.policy.card import PolicyCard, card_path, embedded_card
-from lam_ros.policy.export import ExportError, export_policy
+from lam_ros.policy.export import PARITY_TOLERANCE, ExportError, export_policy
 from lam_ros.policy.model import ExportedPolicy
 from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
 
@@ -109,17 +109,48 @@ def test_onnx_matches_the_checkpointed_torch_policy(trained, setup):
         assert np.abs(got - expected).max() <= 1e-4
 
 
-def test_export_refuses_a_model_that_fails_parity(trained, setup, tmp_path):
+class ExportedWithOffset(ExportedPolicy):
+    """Adds ``offset`` to the actions only while being traced for ONNX: the exported graph then
+    really differs from the torch module by ``offset`` (robot units), as a mis-traced branch
+    would."""
+
+    def __init__(self, policy, normalizer, offset: float):
+        super().__init__(policy, normalizer)
+        self.offset = offset
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        actions = super().forward(*inputs)
+        return actions + self.offset if torch.onnx.is_in_onnx_export() else actions
+
+
+def _parity_frames(n: int = 3) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(2)
+    return [{"image_front": rng.integers(0, 255, (1, 32, 32, 3), dtype=np.uint8),
+             features.STATE: rng.normal(0, 0.5, (1, 8)).astype(np.float32)} for _ in range(n)]
+
+
+def _offset_wrapper(offset: float) -> ExportedWithOffset:
     from lam_ros.policy.model import Normalizer, PolicyConfig, VisuomotorPolicy
 
-    wrapper = ExportedPolicy(VisuomotorPolicy(PolicyConfig(("front",), 8)),
-                             Normalizer(("front",), 8))
-    card = PolicyCard.for_profile(setup[1], 10)
-    frame = {"image_front": np.zeros((1, 32, 32, 3), np.uint8),
-             features.STATE: np.zeros((1, 8), np.float32)}
-    with pytest.raises(ExportError, match="differs from torch"):
-        export_policy(wrapper, card, tmp_path / "p.onnx", [frame], {}, tolerance=-1.0)
-    assert not (tmp_path / "p.onnx").exists()
+    torch.manual_seed(0)
+    return ExportedWithOffset(VisuomotorPolicy(PolicyConfig(("front",), 8)),
+                              Normalizer(("front",), 8), offset)
+
+
+def test_export_keeps_a_model_that_matches(setup, tmp_path):
+    path = tmp_path / "p.onnx"
+    result = export_policy(_offset_wrapper(0.0), PolicyCard.for_profile(setup[1], 10), path,
+                           _parity_frames(), {}, tolerance=PARITY_TOLERANCE)
+    assert result.max_abs_diff <= PARITY_TOLERANCE
+    assert path.is_file() and card_path(path).is_file()
+
+
+def test_export_refuses_a_model_that_differs_from_torch(setup, tmp_path):
+    path = tmp_path / "p.onnx"
+    with pytest.raises(ExportError, match=r"differs from torch by 0\.01 \(> 0\.0001\)"):
+        export_policy(_offset_wrapper(1e-2), PolicyCard.for_profile(setup[1], 10), path,
+                      _parity_frames(), {}, tolerance=PARITY_TOLERANCE)
+    assert not path.exists() and not card_path(path).exists()
 
 
 def test_resume_continues_from_the_safetensors_checkpoint(trained, setup, tmp_path):
