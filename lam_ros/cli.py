@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from lam_ros.launcher import stop_on_hangup_and_term
+
 # (command, module, help). Modules are imported only when their command runs, so `lam-ros --help`
 # stays fast and a command's heavy dependencies (torch, pybullet) load only when needed.
 COMMANDS = [
@@ -38,7 +40,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
-    return int(importlib.import_module(args._module).run(args) or 0)
+    stop_on_hangup_and_term()
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP: nodes are stopped by now
+        print(f"lam-ros {args.command}: stopped ({stop or 'SIGINT'})", file=sys.stderr)
+        return 130
 
 
 def train_main() -> int:

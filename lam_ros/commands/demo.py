@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from lam_ros.commands.record_sim import RecordSimConfig, record
 from lam_ros.core import features
 from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.episode_bag import find_episode_dirs
+from lam_ros.launcher import NodeExited
 from lam_ros.policy.card import card_path
 from lam_ros.policy.train import TrainConfig, train_policy
+from lam_ros.ros.sim_session import SessionError
 
 TASK = "pick_place"
 
@@ -36,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    try:
+        return _demo(args)
+    except (NodeExited, SessionError) as exc:  # a node refused to start or died: say why
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     timings = {}
     start = time.monotonic()

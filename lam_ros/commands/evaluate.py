@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import rclpy
 from tqdm import tqdm
 
 from lam_ros.core.profile import load_profile
-from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros.sim_session import EpisodeOutcome, SessionError, SimSession, make_context
 from lam_ros.sim.report import EpisodeResult, Summary, side_by_side, summarize, write_report
 from lam_ros.sim.seeds import eval_seeds
@@ -54,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig(**{k: v for k, v in vars(args).items()
                            if k in EvalConfig.__dataclass_fields__})
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    summary, report = evaluate(config)
+    try:
+        summary, report = evaluate(config)
+    except (NodeExited, SessionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"report: {report}")
     print(summary.last_line())
     return 0
@@ -79,7 +84,7 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
     nodes = NodeGroup(node_specs(config), log_dir=report_dir / "logs").start()
     session = SimSession(context, video_topics)
     try:
-        session.wait_ready(timeout_s=60.0)
+        session.wait_ready(timeout_s=60.0, check=nodes.check)
         for i, seed in enumerate(tqdm(seeds, desc="evaluate", unit="episode")):
             record = i < config.video_episodes
             result, frames = _episode(session, nodes, seed, config, record)
@@ -100,9 +105,6 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
 def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfig,
              record: bool) -> tuple[EpisodeResult, list]:
     """One episode; a crashed or hung graph becomes a failed episode and is restarted."""
-    def dead() -> str:
-        return ", ".join(f"{n} exited with code {c}" for n, c in nodes.dead().items())
-
     graph_broken = False
     faults_before = _faults(session.policy_status())
     try:
@@ -111,13 +113,13 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
         session.set_parameter("sim_node", "publish_side_view", record)
         session.reset(seed)
         outcome = session.run_episode(config.time_limit_s, wall_limit_s=120.0, record=record,
-                                      alive=dead)
+                                      alive=nodes.exit_reasons)
     except SessionError as exc:
         outcome, graph_broken = EpisodeOutcome(False, None, str(exc), []), True
     if graph_broken or nodes.dead() or outcome.reason.startswith("hung"):
         for name in nodes.procs:
             nodes.restart(name)
-        session.wait_ready(timeout_s=60.0)
+        session.wait_ready(timeout_s=60.0, check=nodes.check)
     frames = [side_by_side([f[k] for k in ("policy", "side") if k in f]) for f in outcome.frames]
     # A restarted policy node counts from zero again.
     faults = max(0, _faults(session.policy_status()) - faults_before)

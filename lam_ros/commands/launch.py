@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from lam_ros.core.paths import config_dir, models_dir
@@ -49,19 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Runs the set until Ctrl-C, SIGTERM or SIGHUP, or until any node exits: then the others are
+    stopped too (SIGINT first, so the recorder closes an open episode as failed)."""
     if args.set == "record":
         print("note: start the joystick driver yourself (ros2 run joy joy_node); "
               "it comes with a ROS 2 distribution")
     group = NodeGroup(node_sets(args), console=True, env={"PYTHONUNBUFFERED": "1"})
-    group.start()
-    print(f"lam-ros launch {args.set}: started {', '.join(group.procs)} "
-          f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops")
     try:
+        group.start()
+        print(f"lam-ros launch {args.set}: started {', '.join(group.procs)} "
+              f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops")
         while not group.dead():
-            time.sleep(0.5)
-        print(f"stopping: {group.dead()} exited")
+            time.sleep(0.2)
+        print(f"error: {group.exit_reasons()}; stopping the other nodes", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     finally:
         group.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from lam_ros.core.profile import load_profile
-from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros import qos
-from lam_ros.ros.sim_session import SessionError, SimSession, make_context
+from lam_ros.ros.sim_session import SessionError, SimSession, make_context, wait_for_services
 from lam_ros.sim.seeds import demo_seeds
 
 SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     try:
         outcomes = record(config)
-    except SessionError as exc:
-        print(f"error: {exc} (node logs: {Path(config.data) / 'logs' / config.task})")
+    except (NodeExited, SessionError) as exc:
+        print(f"error: {exc} (node logs: {Path(config.data) / 'logs' / config.task})",
+              file=sys.stderr)
         return 1
     ok = sum(success for _, success, _ in outcomes)
     print(f"recorded {len(outcomes)} episodes under {Path(config.data) / config.task}: "
@@ -99,13 +101,12 @@ class RecorderSession:
     def _on_status(self, msg: String) -> None:
         self.status = json.loads(msg.data)
 
-    def wait_ready(self, topics: set[str], timeout_s: float) -> None:
+    def wait_ready(self, topics: set[str], timeout_s: float, check=lambda: None) -> None:
         """Waits for the recorder's services and its subscriptions to ``topics``."""
-        for client in (self.start, self.stop):
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
+        wait_for_services((self.start, self.stop), timeout_s, check)
         deadline = time.monotonic() + timeout_s
         while not topics <= set(self.status.get("topics", ())):
+            check()
             if time.monotonic() > deadline:
                 raise SessionError(f"recorder_node subscribed to {self.status.get('topics')}, "
                                    f"not all of {sorted(topics)}, in {timeout_s} s")
@@ -136,8 +137,8 @@ def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
     session = RecorderSession(sim)
     outcomes = []
     try:
-        sim.wait_ready(timeout_s=60.0, with_policy=False)
-        session.wait_ready(recorded_topics(config.profile), timeout_s=60.0)
+        sim.wait_ready(timeout_s=60.0, with_policy=False, check=nodes.check)
+        session.wait_ready(recorded_topics(config.profile), timeout_s=60.0, check=nodes.check)
         for seed in tqdm(demo_seeds(config.episodes, config.seed_offset), desc="record-sim",
                          unit="episode"):
             outcomes.append(record_episode(session, nodes, seed, config))
@@ -176,6 +177,7 @@ def wait_for_outcome(session: RecorderSession, nodes: NodeGroup, config: RecordS
         if now - start_sim > config.time_limit_s:
             return success_at is not None
         if nodes.dead() or time.monotonic() - start_wall > config.wall_limit_s:
-            tqdm.write(f"episode aborted: dead nodes {nodes.dead()} or wall limit")
+            nodes.check()  # a dead node ends the recording with its reason
+            tqdm.write(f"episode aborted: no outcome in {config.wall_limit_s:.0f} s of wall time")
             return False
         time.sleep(0.01)

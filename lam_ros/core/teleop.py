@@ -55,7 +55,9 @@ class TeleopConfig:
     yaw_speed_rps: float = field(default=0.8, metadata={"help": "full-stick EE yaw rate"})
     joint_speed_rps: float = field(default=0.5, metadata={"help": "full-stick joint speed"})
     joy_timeout_s: float = field(default=0.5, metadata={
-        "help": "hold when /joy is silent for longer than this"})
+        "help": "hold when /joy is silent for longer than this (wall seconds)"})
+    recorder_timeout_s: float = field(default=5.0, metadata={
+        "help": "give up on a recorder call unanswered for this long (wall seconds)"})
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -67,8 +69,9 @@ class TeleopConfig:
                 raise ValueError(f"{f.name} must be a finite number >= 0, got {value!r}")
         if not 0 <= self.deadzone < 1:
             raise ValueError(f"deadzone must be in [0, 1), got {self.deadzone}")
-        if self.joy_timeout_s <= 0:
-            raise ValueError(f"joy_timeout_s must be > 0, got {self.joy_timeout_s}")
+        for name in ("joy_timeout_s", "recorder_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         buttons = [f.name for f in fields(self) if f.name.endswith("_button")]
         used = [getattr(self, b) for b in buttons]
         clashes = sorted({b for b in buttons if used.count(getattr(self, b)) > 1})
@@ -175,6 +178,34 @@ class TeleopMapper:
         self.homing = False
         self._gripper = ""
         return Intent(False, reason, self.mode, joint_index=self.joint_index)
+
+
+class EpisodeCalls:
+    """The recorder calls episode buttons make: one at a time, so a double press cannot race
+    its own first press; a call unanswered for ``timeout_s`` (a recorder that died or is
+    restarting) is given up so the buttons work again. Times are monotonic seconds."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.pending: tuple[str, float] | None = None  # (event, sent at)
+
+    def refusal(self, event: str, now_s: float) -> str:
+        """Why ``event`` cannot be sent now, or "" when it can."""
+        if self.pending is None:
+            return ""
+        pending, sent = self.pending
+        if now_s - sent > self.timeout_s:
+            return ""  # the caller gives the old call up
+        return f"the recorder has not answered {pending} yet ({now_s - sent:.1f} s)"
+
+    def expired(self, now_s: float) -> bool:
+        return self.pending is not None and now_s - self.pending[1] > self.timeout_s
+
+    def sent(self, event: str, now_s: float) -> None:
+        self.pending = (event, now_s)
+
+    def answered(self) -> None:
+        self.pending = None
 
 
 class Kinematics(Protocol):

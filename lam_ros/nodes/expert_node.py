@@ -19,6 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core.joints import MissingJointError
 from lam_ros.core.profile import load_profile
+from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, joint_positions, trajectory_command
 from lam_ros.ros.params import declare_config
@@ -77,6 +78,7 @@ class ExpertNode(Node):
 
 
 def main(args=None):
+    exit_with_parent()
     rclpy.init(args=args)
     node = ExpertNode()
     try:

@@ -25,6 +25,7 @@ from lam_ros.core import features
 from lam_ros.core.profile import load_profile
 from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
 from lam_ros.data.recording import EpisodeRecorder
+from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.params import declare_config
 
@@ -257,6 +258,7 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
+    exit_with_parent()
     rclpy.init(args=args)
     node = RecorderNode()
     # One thread: rclpy's MultiThreadedExecutor costs ~3x the CPU per message and dropped

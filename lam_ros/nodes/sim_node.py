@@ -26,8 +26,10 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core.profile import RobotProfile, load_profile
+from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp, stamp_to_sec
+from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
 from lam_ros.sim.config import SimConfig
@@ -116,14 +118,18 @@ class SimNode(Node):
         self.success_pub = self.create_publisher(Bool, "~/task_success", qos.STATUS)
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         positions_topic, trajectory_topic = command_topics(self.profile)
-        self.create_subscription(Float64MultiArray, positions_topic, self._on_positions,
-                                 qos.COMMAND)
-        self.create_subscription(JointTrajectory, trajectory_topic, self._on_trajectory,
-                                 qos.COMMAND)
+        self.messages = MessageGuard(self)
+        self.messages.subscribe(Float64MultiArray, positions_topic, self._on_positions,
+                                qos.COMMAND)
+        self.messages.subscribe(JointTrajectory, trajectory_topic, self._on_trajectory,
+                                qos.COMMAND)
         self.create_service(Trigger, "~/reset", self._on_reset)
         # The sim is the clock source, so it paces itself by the wall clock, never by /clock.
         self.wall = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(POLL_S, self._on_timer, clock=self.wall)
+        self.get_logger().info(
+            f"simulating {self.profile.name!r} at {self.profile.control_hz:g} Hz "
+            f"(lockstep: {self.config.lockstep}); cameras {[c.topic for c in self.cameras]}")
 
     def _on_config(self, config: SimConfig) -> None:
         self.config = config  # profile and cameras are read at start; seed applies on reset
@@ -176,6 +182,7 @@ class SimNode(Node):
 
 
 def main(args=None):
+    exit_with_parent()
     rclpy.init(args=args)
     node = SimNode()
     try:

@@ -1,12 +1,16 @@
 """teleop_node: drives the robot from a gamepad (sensor_msgs/Joy on /joy) and starts/stops
 recorded episodes with its buttons.
 
-Motion only while the deadman button is held and /joy is fresh; every command passes the shared
+Motion only while the deadman button is held and /joy is fresh (on the monotonic clock, so a
+simulated clock that jumps cannot make an old message look new); every command passes the shared
 SafetyFilter. Releasing the deadman (or a silent joystick) sends nothing, so the position
-controller holds the last command. Episode buttons call the recorder's services asynchronously.
+controller holds the last command. Episode buttons call the recorder's services asynchronously,
+one call at a time; whatever the recorder refuses or fails to answer is a warning, never a crash.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import rclpy
@@ -18,12 +22,13 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core import teleop
-from lam_ros.core.joints import MissingJointError
 from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import SafetyFilter
-from lam_ros.core.teleop import Jogger, TeleopConfig, TeleopMapper
+from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
+from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, joint_positions, stamp_to_sec, trajectory_command
+from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.kinematics import Kinematics
 
@@ -46,9 +51,13 @@ class TeleopNode(Node):
         self.command_pub = self.create_publisher(
             JointTrajectory if self.trajectory else Float64MultiArray, self.profile.command.topic,
             qos.COMMAND)
-        self.create_subscription(Joy, "/joy", self._on_joy, 10)
-        self.create_subscription(JointState, self.profile.joint_states_topic,
-                                 self._on_joint_state, qos.SENSOR)
+        self.messages = MessageGuard(self)
+        self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
+        self.messages.subscribe(JointState, self.profile.joint_states_topic, self._on_joint_state,
+                             qos.SENSOR)
+        self.calls = EpisodeCalls(self.config.recorder_timeout_s)
+        self._pending_future = None
+        self.episode_log: list[tuple[str, bool, str]] = []  # (event, accepted, message)
         self.recorder = {
             teleop.START: (self.create_client(Trigger, f"{RECORDER}/start"), Trigger.Request()),
             teleop.STOP_SUCCESS: (self.create_client(SetBool, f"{RECORDER}/stop"),
@@ -64,19 +73,15 @@ class TeleopNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_joy(self, msg: Joy) -> None:
-        for event in self.mapper.on_joy(msg.axes, msg.buttons, self.now_s()):
+        for event in self.mapper.on_joy(msg.axes, msg.buttons, time.monotonic()):
             self.request_episode(event)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        try:
-            self.measured = joint_positions(msg, self.profile.joint_names)
-        except MissingJointError as exc:
-            self.get_logger().warning(f"ignoring joint state: {exc}", throttle_duration_sec=5.0)
-            return
+        self.measured = joint_positions(msg, self.profile.joint_names)  # raises on a bad one
         self.measured_time = stamp_to_sec(msg.header.stamp)
 
     def _tick(self) -> None:
-        command = self.next_command(self.mapper.tick(self.now_s()))
+        command = self.next_command(self.mapper.tick(time.monotonic()))
         if command is None:
             return
         if self.trajectory:
@@ -115,16 +120,48 @@ class TeleopNode(Node):
 
     def request_episode(self, event: str) -> None:
         client, request = self.recorder[event]
-        if not client.service_is_ready():
-            self.get_logger().error(f"{event}: {client.srv_name} is not available")
+        now = time.monotonic()
+        if self.calls.expired(now):
+            self._give_up_pending()
+        refusal = self.calls.refusal(event, now)
+        if not refusal and not client.service_is_ready():
+            refusal = f"{client.srv_name} is not available"
+        if refusal:
+            self._log_episode(event, False, f"refused: {refusal}")
             return
         future = client.call_async(request)  # never block a callback on the recorder
+        self.calls.sent(event, now)
+        self._pending_future = (client, future)
         future.add_done_callback(lambda f, e=event: self._on_recorder_reply(e, f))
 
+    def _give_up_pending(self) -> None:
+        client, future = self._pending_future
+        client.remove_pending_request(future)
+        event = self.calls.pending[0]
+        self.calls.answered()
+        self._log_episode(event, False, f"no answer from the recorder in "
+                                        f"{self.config.recorder_timeout_s} s; gave up")
+
     def _on_recorder_reply(self, event: str, future) -> None:
-        response = future.result()
-        log = self.get_logger().info if response.success else self.get_logger().error
-        log(f"{event}: {response.message}")
+        self.calls.answered()
+        self._pending_future = None
+        try:
+            response = future.result()
+        except Exception as exc:  # a failed call is reported, never fatal
+            self._log_episode(event, False, f"call failed: {type(exc).__name__}: {exc}")
+            return
+        if response is None:
+            self._log_episode(event, False, "call ended without an answer")
+        else:
+            self._log_episode(event, response.success, response.message)
+
+    def _log_episode(self, event: str, accepted: bool, message: str) -> None:
+        """One call site per severity: rclpy refuses a call site whose severity changes."""
+        self.episode_log.append((event, accepted, message))
+        if accepted:
+            self.get_logger().info(f"{event}: {message}")
+        else:
+            self.get_logger().warning(f"{event} refused: {message}")
 
     def destroy_node(self) -> None:
         self.kinematics.close()
@@ -132,6 +169,7 @@ class TeleopNode(Node):
 
 
 def main(args=None) -> None:
+    exit_with_parent()
     rclpy.init(args=args)
     node = TeleopNode()
     try:

@@ -130,12 +130,12 @@ class SimSession:
         with self._lock:
             self._success = False
 
-    def wait_ready(self, timeout_s: float = 30.0, with_policy: bool = True) -> None:
-        """Waits until sim_node (and the policy node) offer their services."""
+    def wait_ready(self, timeout_s: float = 30.0, with_policy: bool = True,
+                   check=lambda: None) -> None:
+        """Waits until sim_node (and the policy node) offer their services; ``check()`` may
+        raise to stop waiting (a node process that exited: its reason comes at once)."""
         clients = [self._reset] + ([self._enable] if with_policy else [])
-        for client in clients:
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
+        wait_for_services(clients, timeout_s, check)
 
     def set_policy_enabled(self, enabled: bool) -> None:
         response = self.call(self._enable, SetBool.Request(data=enabled))
@@ -200,6 +200,16 @@ class SimSession:
     def close(self) -> None:
         self._executor.shutdown()
         self.node.destroy_node()
+
+
+def wait_for_services(clients, timeout_s: float, check=lambda: None) -> None:
+    """Waits for every client's service, calling ``check()`` between short waits."""
+    deadline = time.monotonic() + timeout_s
+    for client in clients:
+        while not client.wait_for_service(timeout_sec=0.2):
+            check()
+            if time.monotonic() > deadline:
+                raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
 
 
 def make_context() -> Context:
