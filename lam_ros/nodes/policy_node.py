@@ -27,6 +27,7 @@ from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import ProfileError, load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
 from lam_ros.data.images import compressed_to_rgb
+from lam_ros.launcher import exit_with_parent
 from lam_ros.policy.controller import (
     DEADMAN_RELEASED,
     WAITING,
@@ -200,6 +201,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> int:
+    exit_with_parent()
     rclpy.init(args=args)
     try:
         node = PolicyNode()
