@@ -10,6 +10,7 @@ from onnx_models import constant_chunk_model, default_card, hold_model
 
 from lam_ros.core.profile import CameraSpec
 from lam_ros.policy.runtime import (
+    PREFERRED_PROVIDERS,
     CardError,
     InterfaceError,
     NoProviderError,
@@ -34,13 +35,34 @@ def test_hold_model_predicts_the_state_over_the_chunk(tmp_path, profile):
     assert len(runtime.warmup_ms) == 3
 
 
-def test_runs_on_a_provider_that_works_and_says_why_others_were_skipped(tmp_path, profile):
-    runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
+def _runs_here(model_bytes: bytes, provider: str) -> bool:
+    """Whether a session on ``provider`` alone loads and really runs on it (onnxruntime-gpu lists
+    CUDA and TensorRT on machines where they cannot load, then falls back to CPU)."""
+    try:
+        session = ort.InferenceSession(model_bytes, providers=[provider])
+    except Exception:  # onnxruntime raises bare RuntimeError/Fail types
+        return False
+    return session.get_providers()[0] == provider
+
+
+def test_runs_on_the_first_preferred_provider_that_works_and_says_why_others_were_skipped(
+        tmp_path, profile):
+    path = hold_model(tmp_path / "m.onnx", profile)
+    runtime = PolicyRuntime(path, profile)
+    available = ort.get_available_providers()
+    works = [p for p in PREFERRED_PROVIDERS
+             if p in available and _runs_here(path.read_bytes(), p)]
+    assert works, "not even CPUExecutionProvider runs here"
+    # CPU-only machine: CPU; with a usable GPU: CUDA or TensorRT. Either way the first that works.
+    assert runtime.provider == works[0]
     assert runtime.session.get_providers()[0] == runtime.provider
-    for name in ("TensorrtExecutionProvider", "CUDAExecutionProvider"):
-        # On a machine without a GPU these are listed by onnxruntime-gpu but cannot run.
-        if name in ort.get_available_providers() and runtime.provider != name:
-            assert runtime.skipped_providers[name]
+    before = PREFERRED_PROVIDERS[:PREFERRED_PROVIDERS.index(runtime.provider)]
+    assert set(runtime.skipped_providers) == set(before)  # every earlier one, and only those
+    for name in before:
+        reason = runtime.skipped_providers[name]
+        assert reason.strip(), name
+        if name not in available:
+            assert reason == "not in this onnxruntime build"
 
 
 def test_provider_missing_from_the_build_is_skipped_with_its_reason(tmp_path, profile):
@@ -63,6 +85,9 @@ def test_open_session_prefers_the_listed_order(tmp_path, profile):
     session, provider, skipped = open_session(data, ("CPUExecutionProvider",))
     assert provider == "CPUExecutionProvider" and skipped == {}
     assert session.get_providers() == ["CPUExecutionProvider"]
+    # the first that works wins; later ones are never tried (so never reported as skipped)
+    _, provider, skipped = open_session(data, ("CPUExecutionProvider", "NoSuchExecutionProvider"))
+    assert provider == "CPUExecutionProvider" and skipped == {}
 
 
 @pytest.mark.parametrize("content", [b"", b"definitely not a protobuf \xff\xfe", b"\x08\x07"])
