@@ -60,15 +60,18 @@ def show_info(episodes: list[Path]) -> int:
 
 
 def repair(episodes: list[Path]) -> int:
-    counts = {"intact": 0, "recording": 0, "repaired": 0, "quarantined": 0}
+    """Repairs each episode; one that cannot be repaired is reported and the rest go on."""
+    counts = {"intact": 0, "recording": 0, "repaired": 0, "quarantined": 0, "failed": 0}
     for episode_dir in episodes:
         try:
             result = repair_episode(episode_dir)
         except (BagError, OSError) as exc:
             print(f"{episode_dir.name}: repair failed: {exc}")
-            return 1
+            counts["failed"] += 1
+            continue
         counts[result.status] += 1
         if result.status != "intact":
             print(f"{episode_dir.name}: {result.status} -> {result.episode_dir}: {result.reason}")
-    print(", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "recording"))
-    return 0
+    print(", ".join(f"{n} {status}" for status, n in counts.items()
+                    if n or status not in ("recording", "failed")))
+    return 1 if counts["failed"] else 0

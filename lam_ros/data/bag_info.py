@@ -1,5 +1,5 @@
 """Finding episodes and reading their facts. An episode never reads as silently empty: an
-unfinished, quarantined or message-less one raises BagError saying what to do."""
+unfinished, quarantined, damaged or message-less one raises BagError saying what to do."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from rosbags.rosbag2 import Reader
+from rosbags.rosbag2 import Reader, ReaderError
 
 from lam_ros.core import features
+from lam_ros.data.bag_metadata import METADATA, read_metadata
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX
 from lam_ros.data.bag_writer import SIDECAR, BagError
 
@@ -35,7 +35,7 @@ class EpisodeInfo:
 def is_episode_dir(path: Path) -> bool:
     if not path.is_dir():
         return False
-    markers = (path / "metadata.yaml", path / SIDECAR)
+    markers = (path / METADATA, path / SIDECAR)
     return any(m.exists() for m in markers) or any(path.glob("*.mcap"))
 
 
@@ -51,8 +51,8 @@ def find_episodes(path: str | Path, include_quarantined: bool = False) -> list[P
 
 
 def read_custom_data(episode_dir: Path) -> dict[str, str]:
-    meta = yaml.safe_load((episode_dir / "metadata.yaml").read_text())
-    return dict(meta["rosbag2_bagfile_information"].get("custom_data") or {})
+    """metadata.yaml custom_data; BagError naming the problem when metadata.yaml is damaged."""
+    return dict(read_metadata(episode_dir).get("custom_data") or {})
 
 
 def read_episode_info(episode_dir: str | Path) -> EpisodeInfo:
@@ -60,13 +60,19 @@ def read_episode_info(episode_dir: str | Path) -> EpisodeInfo:
     if episode_dir.name.endswith(QUARANTINE_SUFFIX):
         reason = (episode_dir / "REASON.txt").read_text().strip()
         raise BagError(f"{episode_dir} is quarantined: {reason}")
-    if not (episode_dir / "metadata.yaml").is_file():
+    if not (episode_dir / METADATA).is_file():
         raise BagError(f"{episode_dir} was not closed (recorder killed?); "
                        f"run `lam-ros bag repair {episode_dir}`")
-    with Reader(episode_dir) as reader:
-        topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
-        info = EpisodeInfo(episode_dir, reader.message_count, reader.duration * 1e-9, topics,
-                           read_custom_data(episode_dir))
+    try:
+        custom_data = read_custom_data(episode_dir)
+        with Reader(episode_dir) as reader:
+            topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
+            info = EpisodeInfo(episode_dir, reader.message_count, reader.duration * 1e-9,
+                               topics, custom_data)
+    except BagError as exc:
+        raise BagError(f"{exc}; run `lam-ros bag repair {episode_dir}`") from None
+    except ReaderError as exc:
+        raise BagError(f"{episode_dir} is unreadable: {exc}") from None
     if info.message_count == 0:
         raise BagError(f"{episode_dir} holds zero messages")
     return info

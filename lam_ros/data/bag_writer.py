@@ -6,6 +6,7 @@ Crash safety: chunks are flushed to the file as they close, and a chunk is close
 recorder leaves a file whose complete chunks ``lam_ros.data.bag_repair`` can salvage. The first
 message is flushed as soon as it is written; the period counts from the last flush. A sidecar
 JSON (removed on a clean close) keeps the episode's facts so the repaired bag gets them back.
+metadata.yaml appears only once it and the storage file are on disk: it marks a closed episode.
 """
 
 from __future__ import annotations
@@ -32,14 +33,18 @@ from rosbags.typesys import Stores, get_typestore
 
 from lam_ros.core import features
 from lam_ros.core.stream_health import StreamHealth
+from lam_ros.data.bag_metadata import (
+    METADATA,
+    BagError,
+    fsync_path,
+    replace_durably,
+    write_text_atomic,
+)
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 SIDECAR = "lam_ros_recording.json"  # present only while an episode is being written
+PENDING_METADATA = ".metadata.pending.yaml"  # rosbags writes here; renamed once on disk
 BAG_VERSION = 9
-
-
-class BagError(RuntimeError):
-    """An episode bag cannot be written or read; the message names the bag and the cause."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ class EpisodeWriter:
     def _write_sidecar(self) -> None:
         sidecar = {"custom_data": self.custom_data, "topics": [asdict(t) for t in self._topics],
                    "writer_pid": os.getpid()}
-        (self.episode_dir / SIDECAR).write_text(json.dumps(sidecar, indent=1))
+        write_text_atomic(self.episode_dir / SIDECAR, json.dumps(sidecar, indent=1))
 
     def write(self, topic: str, cdr: bytes | memoryview, receive_ns: int) -> None:
         """Stores one raw message; an unknown topic raises BagError naming it."""
@@ -170,6 +175,10 @@ class EpisodeWriter:
         data[features.EPISODE_HEALTH] = self.health.to_json()
         for key, value in data.items():
             self._writer.set_custom_data(key, str(value))
+        storage_path = self._writer.storage.path
+        self._writer.metapath = self.episode_dir / PENDING_METADATA  # rosbags writes it there
         self._writer.close()
+        fsync_path(storage_path)  # the storage file is on disk before the metadata names it
+        replace_durably(self.episode_dir / PENDING_METADATA, self.episode_dir / METADATA)
         (self.episode_dir / SIDECAR).unlink(missing_ok=True)
         return self.episode_dir

@@ -2,8 +2,8 @@
 
 The key covers the bag files (name, size, mtime), metadata.yaml, the robot profile and the sync
 settings, so a second run with the same data does not reconvert, and a changed bag or setting
-does. A damaged bag is salvaged or skipped with a warning naming it; an episode never silently
-becomes zero frames.
+does. A damaged bag (or one with a missing or damaged metadata.yaml) is salvaged or skipped with
+a warning naming it and why; an episode never silently becomes zero frames.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.episode_bag import (
     EpisodeBagError,
     find_episode_dirs,
-    find_unfinished_dirs,
+    find_unusable_dirs,
     read_episode,
     storage_files,
 )
@@ -117,10 +117,8 @@ def convert_dataset(data_dir: str | Path, profile: RobotProfile, *,
     cache.mkdir(parents=True, exist_ok=True)
     episode_dirs, left_out = select_episodes(data_dir, include_failed)
     result = ConversionResult([], [], left_out)
-    for unfinished in find_unfinished_dirs(data_dir):
-        why = (f"{unfinished}: no metadata.yaml (still recording, or the recorder was killed: "
-               "run `lam-ros bag repair`)")
-        result.skipped[str(unfinished)] = why
+    for unusable, why in find_unusable_dirs(data_dir).items():
+        result.skipped[str(unusable)] = why
         warnings.warn(f"skipped episode: {why}", ConversionWarning, stacklevel=2)
     began = time.perf_counter()
     for episode_dir in tqdm(episode_dirs, desc="converting episodes", unit="ep",

@@ -21,6 +21,7 @@ from lam_ros.core import features
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, RobotProfile
 from lam_ros.data.bag_info import read_custom_data
+from lam_ros.data.bag_metadata import METADATA, BagError, read_metadata
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
 from lam_ros.data.images import compressed_to_rgb, raw_to_rgb, to_policy_size
 from lam_ros.data.sync import Stream
@@ -60,13 +61,25 @@ def _bag_dirs(data_dir: str | Path, pattern: str) -> list[Path]:
 
 
 def find_episode_dirs(data_dir: str | Path) -> list[Path]:
-    """Every rosbag2 directory (one holding metadata.yaml) under ``data_dir``, sorted."""
-    return _bag_dirs(data_dir, "metadata.yaml")
+    """Every rosbag2 directory with an intact metadata.yaml under ``data_dir``, sorted."""
+    return [d for d in _bag_dirs(data_dir, METADATA) if _metadata_problem(d) is None]
 
 
-def find_unfinished_dirs(data_dir: str | Path) -> list[Path]:
-    """Bag directories without metadata.yaml: being recorded, or the recorder was killed."""
-    return [d for d in _bag_dirs(data_dir, "*.mcap") if not (d / "metadata.yaml").exists()]
+def find_unusable_dirs(data_dir: str | Path) -> dict[Path, str]:
+    """Bag directories whose metadata.yaml is missing or damaged, with why."""
+    dirs = sorted({*_bag_dirs(data_dir, "*.mcap"), *_bag_dirs(data_dir, METADATA)})
+    return {d: why for d in dirs if (why := _metadata_problem(d))}
+
+
+def _metadata_problem(episode_dir: Path) -> str | None:
+    if not (episode_dir / METADATA).exists():
+        return (f"{episode_dir}: no {METADATA} (still recording, or the recorder was killed: "
+                "run `lam-ros bag repair`)")
+    try:
+        read_metadata(episode_dir)
+    except BagError as exc:
+        return f"{exc}; run `lam-ros bag repair`"
+    return None
 
 
 def storage_files(episode_dir: Path) -> list[Path]:
