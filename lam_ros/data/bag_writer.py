@@ -113,6 +113,10 @@ class EpisodeWriter:
         self._stamped: dict[str, bool] = {}
         self._last_flush_ns: int | None = None  # monotonic; None until the first flush
         self.messages_saved = 0  # messages in complete chunks in the file: a kill keeps them
+        # Messages that reached the recorder but not the file, per topic: dropped (its queue was
+        # full) or failed (the write raised). Received = written + dropped + failed.
+        self.dropped = dict.fromkeys(self.topics, 0)
+        self.failed = dict.fromkeys(self.topics, 0)
 
     def open(self) -> EpisodeWriter:
         if self.episode_dir.exists():
@@ -164,6 +168,15 @@ class EpisodeWriter:
     def topics(self) -> tuple[str, ...]:
         return tuple(t.topic for t in self._topics)
 
+    def health_summary(self) -> dict[str, dict]:
+        """Stream health per topic, with count (written), received, dropped and failed."""
+        summary = self.health.summary()
+        for topic, written in self.health.counts().items():
+            dropped, failed = self.dropped.get(topic, 0), self.failed.get(topic, 0)
+            summary[topic].update(received=written + dropped + failed, dropped=dropped,
+                                  failed=failed)
+        return summary
+
     @property
     def message_count(self) -> int:
         return sum(self.health.counts().values())
@@ -172,7 +185,7 @@ class EpisodeWriter:
         """Finishes the bag with its metadata.yaml (custom_data, health) and drops the sidecar."""
         data = {**self.custom_data, **(extra_custom_data or {})}
         data.setdefault(features.EPISODE_STATUS, "complete")
-        data[features.EPISODE_HEALTH] = self.health.to_json()
+        data[features.EPISODE_HEALTH] = json.dumps(self.health_summary(), sort_keys=True)
         for key, value in data.items():
             self._writer.set_custom_data(key, str(value))
         storage_path = self._writer.storage.path

@@ -2,7 +2,10 @@
 
 Subscription callbacks only call ``put`` (a queue append), so they stay short at image rates;
 one thread owns the EpisodeWriter and writes messages in arrival order. ``stop`` and
-``discard`` wait until every message queued before them is written.
+``discard`` wait until every message queued before them is written. The queue holds at most
+``max_queued_bytes`` of messages: when the disk cannot keep up, further messages are dropped and
+counted per topic, so the status and the episode's health account for every message received
+(received = written + dropped + failed).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lam_ros.core import features
-from lam_ros.data.bag_writer import EpisodeWriter, TopicSpec
+from lam_ros.data.bag_writer import EpisodeWriter, TopicSpec, free_disk_mb
 
 EPISODE_PATTERN = re.compile(r"^episode_(\d{6})")
+MAX_QUEUED_BYTES = 512 * 2**20
 
 
 def next_episode_index(task_dir: Path) -> int:
@@ -37,15 +41,20 @@ class _Close:
 
 
 class EpisodeRecorder:
-    def __init__(self, task_dir: str | Path, flush_period_s: float = 0.5):
+    def __init__(self, task_dir: str | Path, flush_period_s: float = 0.5,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES):
+        if max_queued_bytes <= 0:
+            raise ValueError(f"max_queued_bytes must be > 0, got {max_queued_bytes}")
         self.task_dir = Path(task_dir)
         self.flush_period_s = flush_period_s
+        self.max_queued_bytes = max_queued_bytes
         self.write_errors = 0
         self.last_error = ""
         self._writer: EpisodeWriter | None = None
         self._start_ns = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._queued_bytes = 0  # message bytes queued or being written
+        self._lock = threading.Lock()  # guards _writer and _queued_bytes
         self._thread = threading.Thread(target=self._run, name="episode_writer", daemon=True)
         self._thread.start()
 
@@ -72,9 +81,20 @@ class EpisodeRecorder:
             return writer.episode_dir
 
     def put(self, topic: str, cdr: bytes, receive_ns: int) -> None:
-        writer = self._writer
-        if writer is not None and topic in writer.topics:  # a topic that appeared mid-episode
+        """Queues a message of the episode's topics; drops it (counted) when the queue is full."""
+        with self._lock:
+            writer = self._writer
+            if writer is None or topic not in writer.topics:  # a topic that appeared mid-episode
+                return
+            if self._queued_bytes + len(cdr) > self.max_queued_bytes:
+                writer.dropped[topic] += 1
+                return
+            self._queued_bytes += len(cdr)
             self._queue.put((writer, topic, cdr, receive_ns))
+
+    def free_disk_after_queue_mb(self) -> float:
+        """Free disk under the task folder once the queued messages are written."""
+        return free_disk_mb(self.task_dir) - self._queued_bytes / 2**20
 
     def stop(self, success: bool, reason: str, now_ns: int) -> Path:
         """Closes the episode with its outcome; returns its directory."""
@@ -118,8 +138,11 @@ class EpisodeRecorder:
             "episode": writer.episode_dir.name if writer else "",
             "elapsed_s": round(self.elapsed_s(now_ns), 3),
             "counts": writer.health.counts() if writer else {},
+            "dropped": dict(writer.dropped) if writer else {},
+            "failed": dict(writer.failed) if writer else {},
             "saved": writer.messages_saved if writer else 0,
             "queued": self._queue.qsize(),
+            "queued_bytes": self._queued_bytes,
             "write_errors": self.write_errors,
             "last_error": self.last_error,
         }
@@ -137,8 +160,12 @@ class EpisodeRecorder:
             try:
                 writer.write(topic, cdr, receive_ns)
             except Exception as exc:  # one bad message must not end the episode
+                writer.failed[topic] += 1
                 self.write_errors += 1
                 self.last_error = f"{topic}: {exc}"
+            finally:
+                with self._lock:
+                    self._queued_bytes -= len(cdr)
 
     @staticmethod
     def _finish(request: _Close) -> None:

@@ -50,17 +50,22 @@ class RecorderConfig:
     flush_period_s: float = field(default=0.5, metadata={
         "help": "longest span of messages a killed recorder can lose"})
     queue_depth: int = field(default=1000, metadata={"help": "subscription history depth"})
+    max_queued_mb: float = field(default=512.0, metadata={
+        "help": "messages waiting for the disk writer, at most (MiB); beyond it new messages "
+                "are dropped and counted per topic"})
     status_period_s: float = field(default=0.5, metadata={"help": "status/monitor period"})
 
     def __post_init__(self) -> None:
-        for name in ("min_free_disk_mb", "silence_warn_s", "flush_period_s", "status_period_s"):
+        for name in ("min_free_disk_mb", "silence_warn_s", "flush_period_s", "status_period_s",
+                     "max_queued_mb"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not self.task or "/" in self.task:
             raise ValueError(f"task must be a non-empty folder name, got {self.task!r}")
-        if self.status_period_s <= 0:
-            raise ValueError(f"status_period_s must be > 0, got {self.status_period_s}")
+        for name in ("status_period_s", "max_queued_mb"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1, got {self.queue_depth}")
         bad = [t for t in self.topics_when_present if t and not t.startswith("/")]
@@ -96,7 +101,8 @@ class RecorderNode(Node):
         self.profile = load_profile(self.config.profile)
         self.wanted = profile_topics(self.profile)
         self.recorder = EpisodeRecorder(Path(self.config.data_root) / self.config.task,
-                                        self.config.flush_period_s)
+                                        self.config.flush_period_s,
+                                        int(self.config.max_queued_mb * 2**20))
         self.subscribed: dict[str, TopicSpec] = {}
         self.type_conflicts: dict[str, str] = {}
         self.last_stop = ""
@@ -228,19 +234,25 @@ class RecorderNode(Node):
             if silent:
                 self.get_logger().warning(f"silent for > {self.config.silence_warn_s} s: {silent}",
                                        throttle_duration_sec=5.0)
-        if (queued := self.recorder.status(0)["queued"]) > BACKLOG_WARN:
-            self.get_logger().warning(f"disk writer falling behind: {queued} messages queued",
-                                      throttle_duration_sec=5.0)
+        status = self.recorder.status(0)
+        if status["queued"] > BACKLOG_WARN:
+            self.get_logger().warning(f"disk writer falling behind: {status['queued']} messages "
+                                      "queued", throttle_duration_sec=5.0)
+        if dropped := {t: n for t, n in status["dropped"].items() if n}:
+            self.get_logger().warning(
+                f"disk writer cannot keep up: messages dropped this episode {dropped} (queue "
+                f"full at max_queued_mb={self.config.max_queued_mb:g})", throttle_duration_sec=5.0)
         if self.recorder.write_errors:
             self.get_logger().error(f"{self.recorder.write_errors} messages failed to write; "
                                     f"last: {self.recorder.last_error}", throttle_duration_sec=5.0)
         self._publish_status()
 
     def _check_disk(self) -> None:
-        free_mb = free_disk_mb(self.config.data_root)
+        free_mb = self.recorder.free_disk_after_queue_mb()  # the queued messages still need room
         if free_mb < self.config.min_free_disk_mb:
-            reason = (f"disk floor: {free_mb:.0f} MB free < min_free_disk_mb="
-                      f"{self.config.min_free_disk_mb:.0f}; episode ended as failed")
+            reason = (f"disk floor: {free_mb:.0f} MB free once the queued messages are written "
+                      f"< min_free_disk_mb={self.config.min_free_disk_mb:.0f}; episode ended as "
+                      "failed")
             self.get_logger().error(reason)
             self.stop_episode(False, reason)
 
