@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 from lam_ros.core import features
@@ -41,7 +42,31 @@ def test_short_demo_records_trains_exports_and_evaluates(tmp_path):
     for episode in report["episodes"]:
         assert episode["success"] or episode["reason"], episode
 
-    video = cv2.VideoCapture(str(out / "eval" / "rollouts.mp4"))
-    ok, frame = video.read()
-    assert ok and frame.shape[1] > frame.shape[0], "policy camera and side view side by side"
+    frames = video_frames(out / "eval" / "rollouts.mp4")
+    assert frames and frames[0].shape[1] > frames[0].shape[0], "policy camera | side view"
     assert cv2.imread(str(out / "eval" / "success.png")) is not None
+
+    # The policy moved the arm: the policy camera's picture changes from one frame to the next
+    # by more than 1 grey level on average in several places (even a 30-step policy reaches
+    # towards the demonstrations' mean pose: about 6 such frames per episode). A policy that
+    # holds the joints where they are gives none, even across the reset between episodes
+    # (largest change 0.6), so this cannot pass on episode boundaries alone.
+    square = frames[0].shape[0]  # the policy camera, scaled to the video's height, comes first
+    policy_view = [cv2.cvtColor(f[:, :square], cv2.COLOR_BGR2GRAY).astype(np.float32)
+                   for f in frames]
+    changes = [float(np.abs(policy_view[i + 1] - policy_view[i]).mean())
+               for i in range(len(policy_view) - 1)]
+    moving = sum(c > 1.0 for c in changes)
+    assert moving >= 2 * len(report["episodes"]), (
+        f"the arm hardly moved: {moving} frame changes > 1 grey level, largest "
+        f"{max(changes):.2f}, over {len(frames)} frames")
+
+
+def video_frames(path) -> list:
+    video = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = video.read()
+        if not ok:
+            return frames
+        frames.append(frame)
