@@ -86,3 +86,20 @@ def hold_model(path: Path, profile: RobotProfile, chunk: int = 4, offset: float 
 
 def default_card(profile: RobotProfile, chunk: int) -> str:
     return PolicyCard.for_profile(profile, chunk).to_json()
+
+
+def nan_when_lit_model(path: Path, profile: RobotProfile, chunk: int = 4) -> Path:
+    """Holds the state for black images (what warm-up feeds) but outputs NaN once any image
+    is brighter: sqrt(-max pixel) is 0 for black, NaN otherwise. A model that fails only in
+    service, the case warm-up cannot catch."""
+    nodes, state, init = _image_sink(profile)
+    n = profile.n_joints
+    first = features.image_key(profile.cameras[0].name)
+    init += [numpy_helper.from_array(np.array([1, 1, n], np.int64), "row_shape"),
+             numpy_helper.from_array(np.array([1, chunk, 1], np.int64), "repeats")]
+    nodes += [helper.make_node("Reshape", [state, "row_shape"], ["row"]),
+              helper.make_node("Tile", ["row", "repeats"], ["tiled"]),
+              helper.make_node("Neg", [f"{first}_max"], ["negative_max"]),
+              helper.make_node("Sqrt", ["negative_max"], ["nan_if_lit"]),
+              helper.make_node("Add", ["tiled", "nan_if_lit"], [features.ACTIONS])]
+    return _save(path, nodes, _inputs(profile), init, chunk, n, default_card(profile, chunk))

@@ -22,7 +22,9 @@ NON_FINITE_STATE = "non_finite_state"
 NON_FINITE_COMMAND = "non_finite_command"
 MODEL_FAILURE = "model_failure"
 NO_ACTION = "no_action"
-FAULT_KINDS = (STALE_OBSERVATION, NON_FINITE_STATE, NON_FINITE_COMMAND, MODEL_FAILURE, NO_ACTION)
+STATE_FAR_FROM_COMMAND = "state_far_from_command"  # one reading far off: a glitch until confirmed
+FAULT_KINDS = (STALE_OBSERVATION, NON_FINITE_STATE, NON_FINITE_COMMAND, MODEL_FAILURE, NO_ACTION,
+               STATE_FAR_FROM_COMMAND)
 
 # Reasons for sending nothing that are not faults.
 DISABLED = "disabled"
@@ -38,6 +40,9 @@ class SafetyConfig:
     reanchor_after_steps: float = field(default=3.0, metadata={
         "help": "when the robot is further than this many velocity-limited steps from the last "
                 "command (reset, E-stop, pushed), step from where it is, not from that command"})
+    reanchor_confirmations: int = field(default=3, metadata={
+        "help": "...but only after this many readings in a row put it there, each within "
+                "reanchor_after_steps of the one before; until then hold (one glitch is no move)"})
 
     def __post_init__(self) -> None:
         stale = self.stale_after_periods
@@ -49,6 +54,9 @@ class SafetyConfig:
         steps = self.reanchor_after_steps
         if not (isinstance(steps, (int, float)) and math.isfinite(steps) and steps >= 1):
             raise ValueError(f"reanchor_after_steps must be a finite number >= 1, got {steps!r}")
+        confirm = self.reanchor_confirmations
+        if not (isinstance(confirm, int) and confirm >= 1):
+            raise ValueError(f"reanchor_confirmations must be an integer >= 1, got {confirm!r}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class SafetyFilter:
         self._enabled = False
         self.disabled_reason = "not enabled yet"
         self._last_command: np.ndarray | None = None
+        self._far_readings: list[np.ndarray] = []  # consecutive readings far from the command
         self.reanchors = 0  # times the robot was found far from the last command
 
     @property
@@ -96,7 +105,7 @@ class SafetyFilter:
         self._enabled = True
         self.disabled_reason = ""
         self.consecutive_faults = 0
-        self._last_command = None
+        self.forget_last_command()
 
     def disable(self, reason: str = "disabled on request") -> None:
         self._enabled = False
@@ -105,6 +114,7 @@ class SafetyFilter:
     def forget_last_command(self) -> None:
         """After a reset of the robot (sim) the last command no longer says where it is."""
         self._last_command = None
+        self._far_readings = []
 
     def is_stale(self, observation_time: float, now: float) -> bool:
         # A stamp far in the future is as untrustworthy as an old one (e.g. before a clock reset).
@@ -129,30 +139,42 @@ class SafetyFilter:
             return self.fault(NON_FINITE_COMMAND)
         return self._send(target, measured)
 
-    def fault(self, kind: str) -> Decision:
-        """Counts a fault and holds; disables after too many in a row."""
+    def fault(self, kind: str, disabling: bool = True) -> Decision:
+        """Counts a fault and holds; disables after too many disabling ones in a row."""
         if kind not in self.fault_counts:
             raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS}")
         if not self._enabled:
             return Decision(None, DISABLED)
         self.fault_counts[kind] += 1
+        if not disabling:
+            return Decision(None, kind)
         self.consecutive_faults += 1
         if self.consecutive_faults >= self.config.max_consecutive_faults:
             self.disable(f"{self.consecutive_faults} consecutive faults, last: {kind}")
         return Decision(None, kind)
 
-    def _reference(self, measured: np.ndarray) -> np.ndarray:
-        """Where this step starts: the last command, unless the robot is no longer near it."""
+    def _reference(self, measured: np.ndarray) -> np.ndarray | None:
+        """Where this step starts: the last command, unless readings in a row agree that the
+        robot is no longer near it; None while a far reading is not yet confirmed (hold)."""
         if self._last_command is None:
             return measured
-        if np.any(np.abs(self._last_command - measured)
-                  > self.config.reanchor_after_steps * self.max_step):
-            self.reanchors += 1
-            return measured
-        return self._last_command
+        reach = self.config.reanchor_after_steps * self.max_step
+        if np.all(np.abs(self._last_command - measured) <= reach):
+            self._far_readings = []
+            return self._last_command
+        if self._far_readings and np.any(np.abs(self._far_readings[-1] - measured) > reach):
+            self._far_readings = []  # readings that disagree with each other: start over
+        self._far_readings.append(measured)
+        if len(self._far_readings) < self.config.reanchor_confirmations:
+            return None
+        self._far_readings = []
+        self.reanchors += 1
+        return measured
 
     def _send(self, target: np.ndarray, measured: np.ndarray) -> Decision:
         reference = self._reference(measured)
+        if reference is None:  # waiting for confirmation is not the robot failing
+            return self.fault(STATE_FAR_FROM_COMMAND, disabling=False)
         # The reference itself may lie outside the limits (robot pushed there); clamp it first so
         # a command never leaves the limits even when the step limit would allow it.
         reference = np.clip(reference, self.lower, self.upper)

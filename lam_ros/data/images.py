@@ -12,6 +12,9 @@ def raw_to_rgb(data: bytes | np.ndarray, height: int, width: int, step: int,
     """An rgb8/bgr8 sensor_msgs/Image payload as an HxWx3 uint8 RGB array (a view when rgb8)."""
     if encoding not in ("rgb8", "bgr8"):
         raise ValueError(f"image encoding {encoding!r} is not rgb8 or bgr8")
+    if height <= 0 or width <= 0 or step < width * 3 or len(data) != height * step:
+        raise ValueError(f"image of {width}x{height} with step {step} cannot hold "
+                         f"{len(data)} bytes of {encoding}")
     rows = np.frombuffer(data, np.uint8).reshape(height, step)
     rgb = rows[:, : width * 3].reshape(height, width, 3)
     return rgb[..., ::-1] if encoding == "bgr8" else rgb
@@ -19,9 +22,10 @@ def raw_to_rgb(data: bytes | np.ndarray, height: int, width: int, step: int,
 
 def compressed_to_rgb(data: bytes | np.ndarray) -> np.ndarray:
     """A sensor_msgs/CompressedImage payload (jpeg, png) as HxWx3 uint8 RGB."""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    buffer = np.frombuffer(data, np.uint8)
+    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if bgr is None:
-        raise ValueError("undecodable compressed image")
+        raise ValueError(f"undecodable compressed image ({buffer.size} bytes)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

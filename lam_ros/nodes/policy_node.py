@@ -9,10 +9,10 @@ A model that does not fit the robot ends the node with one log line and exit cod
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import rclpy
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -30,6 +30,7 @@ from lam_ros.data.images import compressed_to_rgb
 from lam_ros.launcher import exit_with_parent
 from lam_ros.policy.controller import (
     DEADMAN_RELEASED,
+    JOINTS,
     WAITING,
     PolicyController,
     TickResult,
@@ -40,9 +41,11 @@ from lam_ros.ros.convert import (
     float64_command,
     image_to_rgb,
     joint_positions,
+    sec_to_stamp,
     stamp_to_sec,
     trajectory_command,
 )
+from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 
 NOT_FAULTS = (safety.SENT, safety.DISABLED, WAITING, DEADMAN_RELEASED)
@@ -69,6 +72,8 @@ class PolicyNodeConfig:
     joy_topic: str = field(default="/joy", metadata={"help": "sensor_msgs/Joy for the deadman"})
     deadman_timeout_s: float = field(default=0.5, metadata={
         "help": "wall seconds without a Joy message after which the deadman counts as released"})
+    silence_warn_s: float = field(default=5.0, metadata={
+        "help": "/diagnostics warns about an input topic silent (or never heard) this long"})
 
     def __post_init__(self) -> None:
         self.safety()  # names a bad stale_after_periods / max_consecutive_faults
@@ -83,8 +88,9 @@ class PolicyNodeConfig:
         if self.deadman_button < -1:
             raise ValueError(f"deadman_button must be a button index or -1, "
                              f"got {self.deadman_button}")
-        if not self.deadman_timeout_s > 0:
-            raise ValueError(f"deadman_timeout_s must be > 0, got {self.deadman_timeout_s}")
+        for name in ("deadman_timeout_s", "silence_warn_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
     def safety(self) -> SafetyConfig:
         return SafetyConfig(self.stale_after_periods, self.max_consecutive_faults)
@@ -100,51 +106,59 @@ class PolicyNode(Node):
         runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs)
         self.profile = profile
         self.deadman_button = config.deadman_button
+        self.silence_warn_s = config.silence_warn_s
         self.controller = PolicyController(
             runtime, SafetyFilter(profile, config.safety()),
             ChunkScheduler(profile.control_period, config.ensemble_coefficient),
             config.deadman_timeout_s if self.deadman_button >= 0 else None)
+        self.input_topics = {camera.name: camera.topic for camera in profile.cameras}
+        self.input_topics[JOINTS] = profile.joint_states_topic
+        self.messages = MessageGuard(self)
         for camera in profile.cameras:
-            self.create_subscription(CompressedImage if camera.compressed else Image,
-                                     camera.topic,
-                                     lambda msg, name=camera.name: self.on_image(name, msg),
-                                     qos.SENSOR)
-        self.create_subscription(JointState, profile.joint_states_topic, self.on_joint_state,
-                                 qos.SENSOR)
-        if self.deadman_button >= 0:
-            self.create_subscription(Joy, config.joy_topic, self.on_joy, qos.SENSOR)
+            self.messages.subscribe(CompressedImage if camera.compressed else Image, camera.topic,
+                                    lambda msg, name=camera.name: self.on_image(name, msg),
+                                    qos.SENSOR)
+        self.messages.subscribe(JointState, profile.joint_states_topic, self.on_joint_state,
+                                qos.SENSOR)
         trajectory = profile.command.interface == "joint_trajectory"
         self.command_pub = self.create_publisher(
             JointTrajectory if trajectory else Float64MultiArray, profile.command.topic,
-            qos.COMMAND)
+            qos.command(profile.control_period))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SetBool, "~/enable", self.on_enable)
         self.create_timer(profile.control_period, self.on_tick)
         self.create_timer(config.diagnostics_period_s, self.publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.off_switch = self._serve_off_switch(config.joy_topic)
         self.get_logger().info(
             f"loaded {config.model} for {profile.name!r} on {runtime.provider} "
             f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max); "
             f"skipped: {runtime.skipped_providers or 'none'}; waiting for ~/enable")
 
+    def _serve_off_switch(self, joy_topic: str) -> Node:
+        """~/enable and the deadman's /joy on a node and thread of their own: switching the
+        policy off never waits behind a tick that is running inference."""
+        node = Node(f"{self.get_name()}_off_switch", namespace=self.get_namespace(),
+                    context=self.context)
+        node.create_service(SetBool, f"{self.get_fully_qualified_name()}/enable", self.on_enable)
+        if self.deadman_button >= 0:
+            MessageGuard(node).subscribe(Joy, joy_topic, self.on_joy, qos.SENSOR)
+        self._off_switch_executor = SingleThreadedExecutor(context=self.context)
+        self._off_switch_executor.add_node(node)
+        threading.Thread(target=self._off_switch_executor.spin, name="off_switch",
+                         daemon=True).start()
+        return node
+
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_image(self, camera: str, msg: Image | CompressedImage) -> None:
-        try:
-            rgb = (compressed_to_rgb(msg.data) if isinstance(msg, CompressedImage)
-                   else image_to_rgb(msg))
-        except ValueError as exc:  # unusable frame: dropped, so the camera goes stale and holds
-            self.get_logger().error(f"camera {camera}: {exc}", throttle_duration_sec=5.0)
-            return
+        # An unusable frame raises: MessageGuard drops and counts it, the camera goes stale.
+        rgb = (compressed_to_rgb(msg.data) if isinstance(msg, CompressedImage)
+               else image_to_rgb(msg))
         self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
 
     def on_joint_state(self, msg: JointState) -> None:
-        try:
-            positions = joint_positions(msg, self.profile.joint_names)
-        except (KeyError, ValueError) as exc:  # e.g. a joint missing: the state goes stale
-            self.get_logger().error(f"joint_states: {exc}", throttle_duration_sec=5.0)
-            return
+        positions = joint_positions(msg, self.profile.joint_names)  # a joint missing raises
         self.controller.on_joint_positions(stamp_to_sec(msg.header.stamp), positions)
 
     def on_joy(self, msg: Joy) -> None:
@@ -156,7 +170,7 @@ class PolicyNode(Node):
         if request.data:
             self.controller.enable()
         else:
-            self.controller.safety.disable("disabled on request")
+            self.controller.disable("disabled on request")
         response.success = True
         response.message = "enabled" if request.data else "disabled"
         self.get_logger().info(f"policy {response.message} via ~/enable")
@@ -164,12 +178,14 @@ class PolicyNode(Node):
 
     def on_tick(self) -> None:
         was_enabled = self.controller.safety.enabled
-        result = self.controller.tick(self.now())
+        result = self.controller.tick(self.now(), clock=self.now)
         if result.decision.send:
             self.publish_command(result)
             self.controller.command_sent(result.arrival)
-        elif result.decision.reason not in NOT_FAULTS:
-            self.log_fault(result.decision.reason)
+            return
+        if result.decision.reason in NOT_FAULTS:
+            return
+        self.log_fault(result.decision.reason)
         if was_enabled and not self.controller.safety.enabled:
             self.get_logger().error(f"policy disabled: {self.controller.safety.disabled_reason}; "
                                     f"call ~/enable to resume")
@@ -177,9 +193,11 @@ class PolicyNode(Node):
     def publish_command(self, result: TickResult) -> None:
         positions = result.decision.command
         if self.profile.command.interface == "joint_trajectory":
-            # Stamp zero: start now; reach the target in one period, the step the filter allows.
+            # Stamped with its slot: reach the target one period later, the step the filter
+            # allows. A controller drops a trajectory that arrives after it ended.
             self.command_pub.publish(trajectory_command(
-                self.profile.joint_names, [(self.profile.control_period, positions)], Time()))
+                self.profile.joint_names, [(self.profile.control_period, positions)],
+                sec_to_stamp(result.decided_at)))
         else:
             self.command_pub.publish(float64_command(positions))
 
@@ -187,13 +205,24 @@ class PolicyNode(Node):
         detail = f" ({self.controller.last_model_error})" if reason == safety.MODEL_FAILURE else ""
         self.get_logger().warning(f"holding: {reason}{detail}", throttle_duration_sec=2.0)
 
+    def destroy_node(self) -> None:
+        if hasattr(self, "off_switch"):  # not when __init__ refused the model
+            self._off_switch_executor.shutdown()
+            self.off_switch.destroy_node()
+        super().destroy_node()
+
     def publish_diagnostics(self) -> None:
-        values = self.controller.report(self.now())
+        values = {**self.controller.report(self.now()), **self.messages.report()}
         status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id=self.profile.name)
         healthy = values["last_decision"] in NOT_FAULTS and (
             values["enabled"] == "true" or values["consecutive_faults"] == "0")
-        status.level = DiagnosticStatus.OK if healthy else DiagnosticStatus.WARN
+        silent = [self.input_topics[name]
+                  for name in self.controller.silent_inputs(self.silence_warn_s)]
+        status.level = DiagnosticStatus.OK if healthy and not silent else DiagnosticStatus.WARN
         status.message = values["last_decision"]
+        if silent:
+            status.message = f"no messages on {', '.join(silent)} for > {self.silence_warn_s} s"
+            values["silent_inputs"] = " ".join(silent)
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -1,10 +1,16 @@
 """One control tick of the policy node, without ROS: observation -> model -> schedule -> safety.
 
 The node feeds the latest camera images and joint positions (with their header stamps and the
-wall time they arrived) and calls ``tick(now)`` at the control rate; ``tick`` returns the safety
-filter's Decision plus what /diagnostics reports. Every path that does not end in a safe command
-ends in "send nothing", which makes a position controller hold the last command. Not thread
-safe: policy_node calls it from its one executor thread.
+wall time they arrived) and calls ``tick(now, clock)`` at the control rate; ``tick`` returns the
+safety filter's Decision plus what /diagnostics reports. Every path that does not end in a safe
+command ends in "send nothing", which makes a position controller hold the last command.
+
+Inference can stall (a slow model, a GC pause, a starved CPU), so after it the clock is read
+again and everything is decided for that later time: the step is the one in force then, the
+observation must still be fresh then, and the policy must still be enabled and the deadman held.
+A step whose slot has passed is never sent. ``disable`` and ``on_deadman`` may be called from
+another thread (policy_node serves ~/enable and /joy on one, so the off switch never waits for a
+tick); everything else runs on the node's executor thread.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +30,7 @@ from lam_ros.core.stats import percentiles_ms
 from lam_ros.data.images import to_policy_size
 from lam_ros.policy.runtime import PolicyRuntime
 
+JOINTS = "joint_states"  # the joint-state input, beside the camera names
 WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
 DEADMAN_RELEASED = "deadman_released"  # the operator let go: hold, not a fault
 
@@ -39,6 +47,7 @@ class TickResult:
     decision: Decision
     step: ScheduledStep | None = None
     arrival: float | None = None  # wall arrival of the newest observation behind the command
+    decided_at: float | None = None  # ROS time the command was decided for (after inference)
 
 
 class RollingStats:
@@ -73,15 +82,27 @@ class PolicyController:
         self.obs_to_command = RollingStats()
         self.last_reason = safety.DISABLED
         self._rate_window: tuple[float, int] | None = None  # (ROS time, commands sent) at report
+        self._enable_requested = False
+        self._created = time.monotonic()
+        self._heard: dict[str, float] = {}  # input -> monotonic time of its last message
 
     def on_image(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
         """Keeps the newest frame, at the size the policy sees (as bag conversion resizes)."""
         spec = self.cameras[camera]
         rgb = to_policy_size(rgb, spec.width, spec.height)
         self._images[camera] = Sample(stamp, time.monotonic(), rgb)
+        self._heard[camera] = self._images[camera].arrival
 
     def on_joint_positions(self, stamp: float, positions: np.ndarray) -> None:
         self._joints = Sample(stamp, time.monotonic(), positions)
+        self._heard[JOINTS] = self._joints.arrival
+
+    def silent_inputs(self, silence_s: float) -> list[str]:
+        """Inputs (camera names, JOINTS) not heard for ``silence_s`` wall seconds, or never
+        heard in that long since the controller was made."""
+        now = time.monotonic()
+        return [name for name in (*self.cameras, JOINTS)
+                if now - self._heard.get(name, self._created) > silence_s]
 
     def on_deadman(self, held: bool) -> None:
         self._deadman = (held, time.monotonic())
@@ -92,18 +113,22 @@ class PolicyController:
         held, arrival = self._deadman
         return held and time.monotonic() - arrival <= self.deadman_timeout_s
 
-    def tick(self, now: float) -> TickResult:
-        result = self._decide(now)
+    def tick(self, now: float, clock: Callable[[], float] | None = None) -> TickResult:
+        """Decides this tick's command; ``clock()`` (ROS seconds) is read again after inference,
+        and the decision is made for that time."""
+        if self._enable_requested:
+            self._enable_requested = False
+            self._start()
+        result = self._decide(now, clock or (lambda: now))
         self.last_reason = result.decision.reason
         return result
 
-    def _decide(self, now: float) -> TickResult:
+    def _decide(self, now: float, clock: Callable[[], float]) -> TickResult:
         if self.scheduler.observe_clock(now):
             self._forget_observations_after(now)
-        if not self.safety.enabled:
-            return TickResult(Decision(None, safety.DISABLED))
-        if not self.deadman_held():
-            return TickResult(Decision(None, DEADMAN_RELEASED))
+        hold = self._hold_reason()
+        if hold:
+            return TickResult(Decision(None, hold))
         joints, images = self._joints, self._images
         if joints is None or any(c not in images for c in self.cameras):
             return TickResult(Decision(None, WAITING))
@@ -117,11 +142,24 @@ class PolicyController:
         fault = self._infer_if_new(joints, images, newest.stamp)
         if fault:
             return TickResult(self.safety.fault(fault))
+        now = clock()  # inference took time: decide for the moment the command goes out
+        hold = self._hold_reason()  # switched off or let go during inference
+        if hold:
+            return TickResult(Decision(None, hold))
+        if self.safety.is_stale(oldest, now):  # the observation aged past use meanwhile
+            return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
         step = self.scheduler.step_at(now)
         if step is None:
             return TickResult(self.safety.fault(safety.NO_ACTION))
         decision = self.safety.command(step.positions, joints.value, now, oldest)
-        return TickResult(decision, step, newest.arrival)
+        return TickResult(decision, step, newest.arrival, now)
+
+    def _hold_reason(self) -> str:
+        if not self.safety.enabled:
+            return safety.DISABLED
+        if not self.deadman_held():
+            return DEADMAN_RELEASED
+        return ""
 
     def command_sent(self, arrival: float) -> None:
         """Records wall time from the newest observation's arrival to its command's publish."""
@@ -156,6 +194,15 @@ class PolicyController:
         return values
 
     def enable(self) -> None:
+        """Starts at the next tick, with an empty schedule (thread safe)."""
+        self._enable_requested = True
+
+    def disable(self, reason: str) -> None:
+        """Stops at once: a tick that is running sends nothing (thread safe)."""
+        self._enable_requested = False
+        self.safety.disable(reason)
+
+    def _start(self) -> None:
         self.scheduler.clear()
         self._last_inferred = None
         self.safety.enable()

@@ -1,5 +1,6 @@
 """Named QoS profiles: chosen once here, passed in by every node."""
 
+from rclpy.duration import Duration
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -15,6 +16,15 @@ SENSOR = qos_profile_sensor_data
 COMMAND = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
 )
+
+
+def command(period_s: float) -> QoSProfile:
+    """COMMAND for a publisher, with a lifespan of one control period: DDS drops (and never
+    re-sends) a command that could not be delivered in the slot it was meant for."""
+    sec, nanosec = divmod(int(round(period_s * 1e9)), 1_000_000_000)
+    return QoSProfile(history=COMMAND.history, depth=COMMAND.depth,
+                      reliability=COMMAND.reliability,
+                      lifespan=Duration(seconds=sec, nanoseconds=nanosec))
 
 # Status and events (task success, recorder status): reliable, latched for late joiners.
 STATUS = QoSProfile(

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from onnx_models import constant_chunk_model, default_card, hold_model
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from onnx_models import constant_chunk_model, default_card, hold_model, nan_when_lit_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -193,8 +193,7 @@ def test_nan_joint_state_sends_nothing(tmp_path, profile, graph_for):
 
 
 def test_nan_model_output_sends_nothing(tmp_path, profile, graph_for):
-    model = constant_chunk_model(tmp_path / "nan.onnx", profile, np.full((4, 8), np.nan))
-    graph = graph_for(profile, model)
+    graph = graph_for(profile, nan_when_lit_model(tmp_path / "nan.onnx", profile))
     graph.set_enabled(True)
     faults = graph.policy.controller.safety.fault_counts
     wait_for(lambda: faults[safety.NON_FINITE_COMMAND] >= 3, what="non-finite output faults")
@@ -347,3 +346,103 @@ def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclp
             executor.shutdown()
             thread.join(timeout=5)
             probe.destroy_node()
+
+
+def test_malformed_images_are_dropped_and_counted_not_fatal(tmp_path, profile, graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile))
+    camera = profile.cameras[0]
+    bad = [Image(height=0, width=0, step=0, encoding="rgb8"),  # zero-sized
+           Image(height=96, width=96, step=288, encoding="rgb8", data=bytes(100)),  # truncated
+           Image(height=96, width=96, step=288, encoding="mono16", data=bytes(96 * 288))]
+    dropped = graph.policy.messages.dropped
+
+    def send_bad():  # best effort and a shallow queue: keep sending until some arrive
+        for msg in bad:
+            msg.header.stamp = graph.robot.get_clock().now().to_msg()
+            graph.robot.image_pubs[camera.name].publish(msg)
+            time.sleep(0.05)
+        return dropped[camera.topic] >= 3 or not graph.thread.is_alive()
+
+    wait_for(send_bad, what="malformed frames to be dropped")
+    assert graph.thread.is_alive(), "a malformed image killed policy_node's executor"
+    graph.set_enabled(True)  # the good frames still drive the policy
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="commands after the bad frames")
+
+
+def test_a_camera_that_never_publishes_is_a_warning_naming_its_topic(tmp_path, profile,
+                                                                     graph_for):
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile), silence_warn_s=0.5,
+                      pre_start=lambda robot: setattr(robot, "camera_on", False))
+    reports = []
+    graph.robot.create_subscription(DiagnosticArray, "/diagnostics",
+                                    lambda m: reports.extend(m.status), 10)
+    topic = profile.cameras[0].topic
+    wait_for(lambda: any(topic in s.message for s in reports), what="a warning naming the camera")
+    status = next(s for s in reports if topic in s.message)
+    assert status.level == DiagnosticStatus.WARN
+    assert profile.joint_states_topic not in status.message  # joint states do arrive
+
+
+def test_enable_false_is_served_while_a_tick_is_inside_inference(tmp_path, profile, graph_for,
+                                                                 monkeypatch):
+    """The off switch does not wait for a slow model: ~/enable false is answered before the
+    stalled inference returns, and nothing is published after the answer."""
+    from lam_ros.policy.runtime import PolicyRuntime
+
+    stall = {"s": 0.0, "slow_started": 0, "returned": []}
+    predict = PolicyRuntime.predict
+
+    def slow_predict(self, images, state):
+        delay = stall["s"]
+        stall["slow_started"] += delay > 0
+        time.sleep(delay)
+        out = predict(self, images, state)
+        stall["returned"].append(time.monotonic())
+        return out
+
+    monkeypatch.setattr(PolicyRuntime, "predict", slow_predict)
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile),
+                      stale_after_periods=50.0)
+    # The operator's own process: its client is not spun by the executor the stall blocks.
+    operator = Node("operator", context=graph.policy.context)
+    client = operator.create_client(SetBool, "/policy_node/enable")
+    executor = SingleThreadedExecutor(context=graph.policy.context)
+    executor.add_node(operator)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        assert client.wait_for_service(timeout_sec=10)
+        graph.set_enabled(True)
+        wait_for(lambda: len(graph.robot.commands) >= 2, what="commands")
+        stall["s"] = 1.5
+        wait_for(lambda: stall["slow_started"] > 0, what="a stalled inference")
+        stall["s"] = 0.0
+        assert stall["slow_started"] == 1
+        returned = len(stall["returned"])
+        future = client.call_async(SetBool.Request(data=False))
+        wait_for(future.done, what="~/enable false answer")
+        answered = time.monotonic()
+    finally:
+        executor.shutdown()
+        operator.destroy_node()
+    assert len(stall["returned"]) == returned, "the answer waited for inference to finish"
+    commands = len(graph.robot.commands)
+    wait_for(lambda: len(stall["returned"]) > returned, what="the stalled inference to end")
+    graph.held_for(safety.DISABLED)
+    assert len(graph.robot.commands) == commands, "a command went out after the disable"
+    assert answered < stall["returned"][returned]
+
+
+def test_commands_carry_an_expiry(tmp_path, profile, graph_for):
+    path = trajectory_profile_yaml(tmp_path)
+    trajectory_profile = load_profile(path)
+    graph = graph_for(trajectory_profile, hold_model(tmp_path / "hold.onnx", trajectory_profile),
+                      profile_path=str(path))
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.trajectories) >= 2, what="trajectories")
+    stamp = graph.robot.trajectories[-1].header.stamp
+    sent_at = stamp.sec + stamp.nanosec * 1e-9
+    now = graph.robot.get_clock().now().nanoseconds * 1e-9
+    assert 0 < now - sent_at < 5.0  # stamped with its slot, not "whenever it arrives" (zero)
+    info = graph.robot.get_publishers_info_by_topic(trajectory_profile.command.topic)
+    lifespan = info[0].qos_profile.lifespan
+    assert lifespan.nanoseconds * 1e-9 == pytest.approx(trajectory_profile.control_period)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
@@ -16,6 +18,7 @@ from waiting import wait_for
 from lam_ros.core.teleop import TeleopConfig
 from lam_ros.nodes.teleop_node import TeleopNode
 from lam_ros.ros import qos
+from lam_ros.ros.convert import sec_to_stamp
 
 pytestmark = pytest.mark.ros
 CFG = TeleopConfig()
@@ -37,6 +40,8 @@ class Operator(Node):
         self.create_service(Trigger, "/recorder_node/start", self._on_start)
         self.joy: Joy | None = None  # what the "joystick" publishes at 20 Hz; None = unplugged
         self.joy_published = 0
+        self.sim_time: float | None = None  # set: publish /clock and stamp with it
+        self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         self.create_timer(0.05, self._publish)
 
     def _on_start(self, request, response):
@@ -46,6 +51,10 @@ class Operator(Node):
 
     def _publish(self):
         stamp = self.get_clock().now().to_msg()
+        if self.sim_time is not None:
+            self.sim_time += 0.05
+            stamp = sec_to_stamp(self.sim_time)
+            self.clock_pub.publish(ClockMsg(clock=stamp))
         state = JointState(name=list(self.profile.joint_names),
                            position=[float(v) for v in self.profile.home])
         state.header.stamp = stamp
@@ -89,10 +98,19 @@ class Operator(Node):
         return sent
 
 
+def start_operator(context, profile, **params):
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    teleop_node = TeleopNode(context=context, parameter_overrides=overrides)
+    op = Operator(context, profile, teleop_node)
+    if params.get("use_sim_time"):
+        op.sim_time = 1000.0
+    return op
+
+
 @pytest.fixture
-def operator(rclpy_context, profile):
-    teleop_node = TeleopNode(context=rclpy_context)
-    op = Operator(rclpy_context, profile, teleop_node)
+def operator(rclpy_context, profile, request):
+    op = start_operator(rclpy_context, profile, **getattr(request, "param", {}))
+    teleop_node = op.teleop
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(teleop_node)
     executor.add_node(op)
@@ -139,3 +157,16 @@ def test_start_button_calls_recorder(operator):
     wait_for(lambda: operator.starts >= 1, what="a call to the recorder's start")
     operator.published(5)
     assert operator.starts == 1
+
+
+@pytest.mark.parametrize("operator", [{"use_sim_time": True}], indirect=True)
+def test_joy_silence_is_measured_on_the_monotonic_clock(operator):
+    """A simulated clock that jumps back (a sim reset) must not make the last held-deadman
+    message look fresh: the joystick is silent, so teleop holds."""
+    operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
+    operator.commands_until(3)
+    operator.joy = None  # the joystick goes quiet...
+    operator.sim_time -= 500.0  # ...as the simulation resets its clock
+    sent = operator.held()
+    assert operator.teleop.safety.commands_sent == sent
+    assert "silent" in operator.teleop.mapper.tick(time.monotonic()).reason

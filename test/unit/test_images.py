@@ -36,3 +36,20 @@ def test_resize_to_the_profile_size_only_when_needed():
     assert small.shape == (96, 96, 3) and small.flags.c_contiguous and small[0, 0, 0] == 200
     same = np.zeros((96, 96, 3), np.uint8)
     assert to_policy_size(same, 96, 96) is same
+
+
+@pytest.mark.parametrize(("data", "height", "width", "step"), [
+    (b"", 0, 0, 0),  # zero-sized
+    (bytes(10), 4, 4, 12),  # fewer bytes than the header promises
+    (bytes(48 + 5), 4, 4, 12),  # more
+    (bytes(48), 4, 4, 6),  # a step shorter than a row
+])
+def test_malformed_raw_images_are_a_value_error(data, height, width, step):
+    with pytest.raises(ValueError, match="cannot hold"):
+        raw_to_rgb(data, height, width, step, "rgb8")
+
+
+@pytest.mark.parametrize("data", [b"", b"not a jpeg"])
+def test_undecodable_compressed_images_are_a_value_error(data):
+    with pytest.raises(ValueError, match="undecodable"):
+        compressed_to_rgb(data)

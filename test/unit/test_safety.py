@@ -163,13 +163,17 @@ def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, li
     home = np.array(profile.home)
     filt.command(home, home, 0.0)
     # Reset, E-stop or a push: the arm is 10 steps away; stepping from the old command would make
-    # the controller jump back at full speed.
+    # the controller jump back at full speed. Readings in a row confirm it first (hold meanwhile).
     moved = np.clip(home - 10 * max_step, lower, upper)
-    decision = filt.command(home, moved, 0.1)
+    for i in range(filt.config.reanchor_confirmations - 1):
+        held = filt.command(home, moved, 0.1 + 0.1 * i)
+        assert held.reason == safety.STATE_FAR_FROM_COMMAND and not held.send
+    decision = filt.command(home, moved, 0.5)
     assert np.all(np.abs(decision.command - moved) <= max_step + 1e-12)
     assert filt.reanchors == 1
+    assert filt.enabled and filt.consecutive_faults == 0
     near = decision.command - 0.5 * max_step  # tracking normally again: no re-anchor
-    filt.command(home, near, 0.2)
+    filt.command(home, near, 0.6)
     assert filt.reanchors == 1
 
 
