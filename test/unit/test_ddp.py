@@ -33,6 +33,7 @@ def _worker(rank: int, config: TrainConfig, port: int, out: str) -> None:
                       LOCAL_WORLD_SIZE=str(WORLD))
     try:
         rank, device = setup_distributed()
+        assert device.type == "cpu", device
         profile = load_profile(config.profile)
         _, train_set, val_set = load_data(config, profile)
         parts = build_parts(config, profile, train_set, val_set, rank, device)
@@ -43,7 +44,11 @@ def _worker(rank: int, config: TrainConfig, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
+def test_two_gloo_ranks_end_with_identical_weights(tmp_path, monkeypatch):
+    # Both ranks on CPU, on any machine: with a GPU, setup_distributed would put rank r on
+    # cuda:LOCAL_RANK with nccl, and a one-GPU machine has no cuda:1 (nor may two nccl ranks
+    # share one GPU). Hidden before the spawned workers start, so CUDA sees no device there.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     profile = tiny_profile(tmp_path)
     write_dataset(tmp_path / "data", profile, episodes=3, ticks=20)
     config = TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "model"),
