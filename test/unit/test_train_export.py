@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.core import features
+from lam_ros.policy import train
 from lam_ros.policy.card import PolicyCard, card_path, embedded_card
 from lam_ros.policy.export import PARITY_TOLERANCE, ExportError, export_policy
 from lam_ros.policy.model import ExportedPolicy
@@ -163,13 +164,29 @@ def test_resume_continues_from_the_safetensors_checkpoint(trained, setup, tmp_pa
     assert result.onnx_max_abs_diff <= 1e-4
 
 
-def test_training_is_reproducible_for_a_seed(setup, tmp_path):
+def test_training_is_reproducible_for_a_seed(setup, tmp_path, monkeypatch):
+    # Bit-exact, so on CPU on every machine: CPU kernels are deterministic, while on a GPU
+    # cuDNN convolution backward and atomic-add reductions need not be (train.py does not ask
+    # for torch.use_deterministic_algorithms), so two identical GPU runs may differ in the last
+    # bits. What this checks is that the seed fixes initial weights, batch order, random shifts
+    # and state noise. CUDA_VISIBLE_DEVICES would not hide a GPU that an earlier test in this
+    # process already initialized, hence the patch.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    devices, setup_distributed = [], train.setup_distributed
+
+    def recording_setup():
+        rank, device = setup_distributed()
+        devices.append(device)
+        return rank, device
+
+    monkeypatch.setattr(train, "setup_distributed", recording_setup)
     weights = []
     for name in ("a", "b"):
         config = replace(setup[2], out_dir=str(tmp_path / name), steps=4, eval_every=4,
                          checkpoint_every=4)
         train_policy(config)
         weights.append(load_file(str(tmp_path / name / CHECKPOINT)))
+    assert devices == [torch.device("cpu")] * 2
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
