@@ -94,7 +94,7 @@ class RecorderSession:
         self.sim = sim
         self.status: dict = {}
         node = sim.node
-        node.create_subscription(String, "/recorder_node/status", self._on_status, qos.STATUS)
+        sim.messages.subscribe(String, "/recorder_node/status", self._on_status, qos.STATUS)
         self.start = node.create_client(Trigger, "/recorder_node/start")
         self.stop = node.create_client(SetBool, "/recorder_node/stop")
 

@@ -17,11 +17,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from lam_ros.core.joints import MissingJointError
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, joint_positions, trajectory_command
+from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.config import ExpertConfig
 from lam_ros.sim.expert import ScriptedExpert
@@ -46,17 +46,15 @@ class ExpertNode(Node):
         self.command_pub = self.create_publisher(
             JointTrajectory if trajectory else Float64MultiArray, self.profile.command.topic,
             qos.COMMAND)
-        self.create_subscription(JointState, self.profile.joint_states_topic,
-                                 self._on_joint_state, qos.SENSOR)
-        self.create_subscription(PoseArray, self.config.object_poses_topic, self._on_poses,
-                                 qos.SENSOR)
+        self.messages = MessageGuard(self)
+        self.messages.subscribe(JointState, self.profile.joint_states_topic,
+                                self._on_joint_state, qos.SENSOR)
+        self.messages.subscribe(PoseArray, self.config.object_poses_topic, self._on_poses,
+                                qos.SENSOR)
         self.create_timer(self.profile.control_period, self._on_tick)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        try:
-            self.joints = joint_positions(msg, self.profile.joint_names)
-        except (MissingJointError, ValueError) as exc:
-            self.get_logger().warning(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
+        self.joints = joint_positions(msg, self.profile.joint_names)  # a bad one raises
 
     def _on_poses(self, msg: PoseArray) -> None:
         if len(msg.poses) >= 2:

@@ -27,6 +27,7 @@ from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
 from lam_ros.data.recording import EpisodeRecorder
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
+from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 
 BACKLOG_WARN = 2000  # queued messages (several seconds at typical rates) before warning
@@ -106,6 +107,7 @@ class RecorderNode(Node):
         self.subscribed: dict[str, TopicSpec] = {}
         self.type_conflicts: dict[str, str] = {}
         self.last_stop = ""
+        self.messages = MessageGuard(self)
         self.status_pub = self.create_publisher(String, "~/status", qos.STATUS)
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(SetBool, "~/stop", self._on_stop)
@@ -151,8 +153,8 @@ class RecorderNode(Node):
         profile = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=self.config.queue_depth,
             reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-        self.create_subscription(msg_class, topic, lambda cdr, t=topic: self._on_message(t, cdr),
-                                 profile, raw=True)
+        self.messages.subscribe(msg_class, topic, lambda cdr, t=topic: self._on_message(t, cdr),
+                                profile, raw=True)
         self.subscribed[topic] = spec
         self.get_logger().info(f"recording {topic} [{msgtype}] "
                                f"({'reliable' if reliable else 'best effort'})")
@@ -259,6 +261,7 @@ class RecorderNode(Node):
     def _publish_status(self) -> None:
         status = self.recorder.status(self.now_ns())
         status.update(topics=sorted(self.subscribed), type_conflicts=self.type_conflicts,
+                      unusable_messages=dict(self.messages.dropped),
                       last_stop=self.last_stop)
         self.status_pub.publish(String(data=json.dumps(status)))
 

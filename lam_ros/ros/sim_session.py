@@ -25,6 +25,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from lam_ros.ros import qos
 from lam_ros.ros.convert import image_to_rgb, stamp_to_sec
+from lam_ros.ros.guard import MessageGuard
 
 
 class SessionError(RuntimeError):
@@ -54,13 +55,14 @@ class SimSession:
         self._frames: list[dict[str, np.ndarray]] = []
         self._latest: dict[str, np.ndarray] = {}
         n = self.node
-        n.create_subscription(Clock, "/clock", self._on_clock, qos.CLOCK)
-        n.create_subscription(Bool, f"/{sim_node}/task_success", self._on_success, 10)
-        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.messages = MessageGuard(n)  # a bad message must not end the session's spin
+        self.messages.subscribe(Clock, "/clock", self._on_clock, qos.CLOCK)
+        self.messages.subscribe(Bool, f"/{sim_node}/task_success", self._on_success, 10)
+        self.messages.subscribe(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._views = tuple(video_topics or {})  # the first is the policy camera
         for name, topic in (video_topics or {}).items():
-            n.create_subscription(Image, topic, lambda m, k=name: self._on_image(k, m),
-                                  qos.SENSOR)
+            self.messages.subscribe(Image, topic, lambda m, k=name: self._on_image(k, m),
+                                    qos.SENSOR)
         self._reset = n.create_client(Trigger, f"/{sim_node}/reset")
         self._param_clients = {}
         self._sim_node = sim_node

@@ -32,3 +32,11 @@ def test_pure_layer_does_not_import_ros(layer):
     offenders = {str(f.relative_to(PACKAGE)): sorted(_imported_modules(f) & ROS_MODULES)
                  for f in files if _imported_modules(f) & ROS_MODULES}
     assert offenders == {}
+
+
+def test_every_subscription_is_guarded():
+    """A message of the right type must never kill a node: subscriptions are made only through
+    MessageGuard (lam_ros/ros/guard.py), which turns a raising callback into a counted warning."""
+    offenders = [str(f.relative_to(PACKAGE)) for f in sorted(PACKAGE.rglob("*.py"))
+                 if f.name != "guard.py" and "create_subscription(" in f.read_text()]
+    assert offenders == []
