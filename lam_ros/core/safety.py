@@ -22,12 +22,13 @@ NON_FINITE_STATE = "non_finite_state"
 NON_FINITE_COMMAND = "non_finite_command"
 MODEL_FAILURE = "model_failure"
 NO_ACTION = "no_action"
-STATE_FAR_FROM_COMMAND = "state_far_from_command"  # one reading far off: a glitch until confirmed
-FAULT_KINDS = (STALE_OBSERVATION, NON_FINITE_STATE, NON_FINITE_COMMAND, MODEL_FAILURE, NO_ACTION,
-               STATE_FAR_FROM_COMMAND)
+FAULT_KINDS = (STALE_OBSERVATION, NON_FINITE_STATE, NON_FINITE_COMMAND, MODEL_FAILURE, NO_ACTION)
 
 # Reasons for sending nothing that are not faults.
 DISABLED = "disabled"
+# Where the robot is (at enable, or far from the last command) is not yet confirmed by readings
+# that agree: hold, and count it in ``position_holds``.
+UNCONFIRMED_POSITION = "unconfirmed_position"
 SENT = "sent"
 
 
@@ -91,6 +92,7 @@ class SafetyFilter:
         self._last_command: np.ndarray | None = None
         self._far_readings: list[np.ndarray] = []  # consecutive readings far from the command
         self.reanchors = 0  # times the robot was found far from the last command
+        self.position_holds = 0  # ticks held until readings agreed where the robot is
 
     @property
     def enabled(self) -> bool:
@@ -121,8 +123,10 @@ class SafetyFilter:
         return abs(now - observation_time) > self.stale_after_s
 
     def command(self, target: np.ndarray, measured_positions: np.ndarray, now: float,
-                observation_time: float | None = None) -> Decision:
-        """Filters one target (profile joint order, robot units) into a Decision."""
+                observation_time: float | None = None, confirmed: bool = True) -> Decision:
+        """Filters one target (profile joint order, robot units) into a Decision.
+        ``confirmed``: the readings behind ``measured_positions`` agree (PositionReadings), so
+        it may serve as the starting point after enable."""
         target = np.asarray(target, dtype=np.float64)
         measured = np.asarray(measured_positions, dtype=np.float64)
         for what, values in (("target", target), ("measured_positions", measured)):
@@ -137,28 +141,32 @@ class SafetyFilter:
             return self.fault(NON_FINITE_STATE)
         if not np.all(np.isfinite(target)):
             return self.fault(NON_FINITE_COMMAND)
-        return self._send(target, measured)
+        return self._send(target, measured, confirmed)
 
-    def fault(self, kind: str, disabling: bool = True) -> Decision:
-        """Counts a fault and holds; disables after too many disabling ones in a row."""
+    def fault(self, kind: str) -> Decision:
+        """Counts a fault and holds; disables after too many in a row."""
         if kind not in self.fault_counts:
             raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS}")
         if not self._enabled:
             return Decision(None, DISABLED)
         self.fault_counts[kind] += 1
-        if not disabling:
-            return Decision(None, kind)
         self.consecutive_faults += 1
         if self.consecutive_faults >= self.config.max_consecutive_faults:
             self.disable(f"{self.consecutive_faults} consecutive faults, last: {kind}")
         return Decision(None, kind)
 
-    def _reference(self, measured: np.ndarray) -> np.ndarray | None:
+    @property
+    def reach(self) -> np.ndarray:
+        """Per joint: how far a reading may be from the last command (or the reading before)."""
+        return self.config.reanchor_after_steps * self.max_step
+
+    def _reference(self, measured: np.ndarray, confirmed: bool) -> np.ndarray | None:
         """Where this step starts: the last command, unless readings in a row agree that the
-        robot is no longer near it; None while a far reading is not yet confirmed (hold)."""
+        robot is no longer near it; with no last command, the measured position if the readings
+        behind it are ``confirmed``. None while unconfirmed (hold)."""
         if self._last_command is None:
-            return measured
-        reach = self.config.reanchor_after_steps * self.max_step
+            return measured if confirmed else None
+        reach = self.reach
         if np.all(np.abs(self._last_command - measured) <= reach):
             self._far_readings = []
             return self._last_command
@@ -171,10 +179,11 @@ class SafetyFilter:
         self.reanchors += 1
         return measured
 
-    def _send(self, target: np.ndarray, measured: np.ndarray) -> Decision:
-        reference = self._reference(measured)
-        if reference is None:  # waiting for confirmation is not the robot failing
-            return self.fault(STATE_FAR_FROM_COMMAND, disabling=False)
+    def _send(self, target: np.ndarray, measured: np.ndarray, confirmed: bool) -> Decision:
+        reference = self._reference(measured, confirmed)
+        if reference is None:  # waiting for readings that agree is not a fault
+            self.position_holds += 1
+            return Decision(None, UNCONFIRMED_POSITION)
         # The reference itself may lie outside the limits (robot pushed there); clamp it first so
         # a command never leaves the limits even when the step limit would allow it.
         reference = np.clip(reference, self.lower, self.upper)
@@ -187,3 +196,36 @@ class SafetyFilter:
         self.commands_sent += 1
         self.commands_limited += int(limited)
         return Decision(command.copy(), SENT, limited)
+
+
+class PositionReadings:
+    """Joint-position readings as they arrive. ``confirmed`` once the last ``count`` readings
+    agree, each within ``reach`` of the one before: one wrong sample is not where the robot is,
+    so it never becomes the starting point of a command."""
+
+    def __init__(self, reach: np.ndarray, count: int):
+        self.reach = np.asarray(reach, dtype=np.float64)
+        self.count = count
+        self._last: np.ndarray | None = None
+        self._agreeing = 0
+
+    @classmethod
+    def for_filter(cls, safety_filter: SafetyFilter) -> PositionReadings:
+        return cls(safety_filter.reach, safety_filter.config.reanchor_confirmations)
+
+    def add(self, positions: np.ndarray) -> None:
+        positions = np.asarray(positions, dtype=np.float64)
+        usable = positions.shape == self.reach.shape and bool(np.all(np.isfinite(positions)))
+        agrees = usable and (self._last is None
+                             or bool(np.all(np.abs(positions - self._last) <= self.reach)))
+        self._agreeing = self._agreeing + 1 if agrees else 0
+        self._last = positions if usable else None
+
+    def trust(self) -> None:
+        """The robot was moved on purpose (a simulator reset): take the next reading as is."""
+        self._last = None
+        self._agreeing = self.count
+
+    @property
+    def confirmed(self) -> bool:
+        return self._agreeing >= self.count

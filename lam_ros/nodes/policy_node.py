@@ -48,7 +48,8 @@ from lam_ros.ros.convert import (
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 
-NOT_FAULTS = (safety.SENT, safety.DISABLED, WAITING, DEADMAN_RELEASED)
+NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING,
+              DEADMAN_RELEASED)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core import teleop
 from lam_ros.core.profile import load_profile
-from lam_ros.core.safety import SafetyFilter
+from lam_ros.core.safety import PositionReadings, SafetyFilter
 from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
@@ -44,6 +44,7 @@ class TeleopNode(Node):
         self.kinematics = Kinematics(self.profile)
         self.jogger = Jogger(self.profile, self.kinematics)
         self.safety = SafetyFilter(self.profile)
+        self.readings = PositionReadings.for_filter(self.safety)
         self.measured: np.ndarray | None = None
         self.measured_time = 0.0
         self.engaged = False
@@ -79,6 +80,7 @@ class TeleopNode(Node):
     def _on_joint_state(self, msg: JointState) -> None:
         self.measured = joint_positions(msg, self.profile.joint_names)  # raises on a bad one
         self.measured_time = stamp_to_sec(msg.header.stamp)
+        self.readings.add(self.measured)
 
     def _tick(self) -> None:
         command = self.next_command(self.mapper.tick(time.monotonic()))
@@ -102,6 +104,10 @@ class TeleopNode(Node):
                 self.engaged = False
             return None
         if not self.engaged:  # a fresh deadman press (re-)enables, from where the robot is
+            if not self.readings.confirmed:  # one odd reading is not where the robot is
+                self.get_logger().warning("deadman held: waiting for joint states that agree",
+                                          throttle_duration_sec=2.0)
+                return None
             self.safety.enable()
             self.jogger.engage(self.measured)
             self.engaged = True
@@ -111,7 +117,8 @@ class TeleopNode(Node):
                                       throttle_duration_sec=5.0)
             return None
         target = self.jogger.step(intent, self.profile.control_period)
-        decision = self.safety.command(target, self.measured, self.now_s(), self.measured_time)
+        decision = self.safety.command(target, self.measured, self.now_s(), self.measured_time,
+                                       confirmed=self.readings.confirmed)
         if not decision.send:
             self.get_logger().warning(f"holding: {decision.reason}", throttle_duration_sec=2.0)
             return None

@@ -25,7 +25,7 @@ import numpy as np
 
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler, ScheduledStep
-from lam_ros.core.safety import Decision, SafetyFilter
+from lam_ros.core.safety import Decision, PositionReadings, SafetyFilter
 from lam_ros.core.stats import percentiles_ms
 from lam_ros.data.images import to_policy_size
 from lam_ros.policy.runtime import PolicyRuntime
@@ -72,6 +72,7 @@ class PolicyController:
         self.deadman_timeout_s = deadman_timeout_s
         self._deadman: tuple[bool, float] = (False, -math.inf)  # (held, monotonic arrival)
         self.safety = safety_filter
+        self.readings = PositionReadings.for_filter(safety_filter)
         self.scheduler = scheduler
         self.cameras = {c.name: c for c in runtime.profile.cameras}
         self.inference = RollingStats()
@@ -96,6 +97,7 @@ class PolicyController:
     def on_joint_positions(self, stamp: float, positions: np.ndarray) -> None:
         self._joints = Sample(stamp, time.monotonic(), positions)
         self._heard[JOINTS] = self._joints.arrival
+        self.readings.add(positions)
 
     def silent_inputs(self, silence_s: float) -> list[str]:
         """Inputs (camera names, JOINTS) not heard for ``silence_s`` wall seconds, or never
@@ -151,7 +153,8 @@ class PolicyController:
         step = self.scheduler.step_at(now)
         if step is None:
             return TickResult(self.safety.fault(safety.NO_ACTION))
-        decision = self.safety.command(step.positions, joints.value, now, oldest)
+        decision = self.safety.command(step.positions, joints.value, now, oldest,
+                                       confirmed=self.readings.confirmed)
         return TickResult(decision, step, newest.arrival, now)
 
     def _hold_reason(self) -> str:
@@ -183,6 +186,7 @@ class PolicyController:
             "commands_sent": str(sent),
             "commands_limited": str(self.safety.commands_limited),
             "reanchors": str(self.safety.reanchors),
+            "position_holds": str(self.safety.position_holds),
             "consecutive_faults": str(self.safety.consecutive_faults),
             "clock_resets": str(self.scheduler.resets),
         }
@@ -194,8 +198,9 @@ class PolicyController:
         return values
 
     def enable(self) -> None:
-        """Starts at the next tick, with an empty schedule (thread safe)."""
-        self._enable_requested = True
+        """Starts at the next tick, with an empty schedule (thread safe); enabling a running
+        policy changes nothing (it must not restart from a fresh reading mid-motion)."""
+        self._enable_requested = not self.safety.enabled
 
     def disable(self, reason: str) -> None:
         """Stops at once: a tick that is running sends nothing (thread safe)."""
@@ -235,3 +240,4 @@ class PolicyController:
             self._joints = None
         self._last_inferred = None
         self.safety.forget_last_command()
+        self.readings.trust()  # the simulator moved the arm on purpose

@@ -135,7 +135,11 @@ def setup_distributed() -> tuple[int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = torch.device("cpu")
     if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank, visible = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local_rank >= visible:
+            raise TrainingError(f"LOCAL_RANK {local_rank} but only {visible} GPU(s) visible; "
+                                f"use --nproc_per_node <= {visible}")
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

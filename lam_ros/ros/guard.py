@@ -8,6 +8,7 @@ throttled warning naming the topic and the error, and a per-topic count the node
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from collections.abc import Callable
 
@@ -25,15 +26,19 @@ class MessageGuard:
                                              **kwargs)
 
     def wrap(self, topic: str, callback: Callable) -> Callable:
-        def guarded(msg) -> None:
+        def guarded(*args) -> None:
             try:
-                callback(msg)
+                callback(*args)
             except Exception as exc:  # any bad message is dropped, not fatal
                 self.dropped[topic] += 1
                 self.node.get_logger().warning(
                     f"{topic}: dropped an unusable message ({type(exc).__name__}: {exc}); "
                     f"{self.dropped[topic]} dropped so far", throttle_duration_sec=5.0)
-        return guarded
+        try:  # rclpy passes MessageInfo to callbacks that take two arguments: keep the arity
+            inspect.signature(callback).bind(object())
+            return lambda msg: guarded(msg)
+        except TypeError:
+            return lambda msg, info: guarded(msg, info)
 
     def report(self) -> dict[str, str]:
         """Key/values for /diagnostics or a status topic."""

@@ -291,7 +291,7 @@ def test_diagnostics_report_provider_and_counters(tmp_path, profile, graph_for):
              what="diagnostics with inference figures")
     values = {kv.key: kv.value for kv in reports[-1].status[0].values}
     assert reports[-1].status[0].name == "policy_node: policy"
-    assert values["provider"] == "CPUExecutionProvider"
+    assert values["provider"] == graph.policy.controller.runtime.provider  # CPU or a GPU one
     assert values["enabled"] == "true"
     assert float(values["obs_to_command_p99_ms"]) > 0
     assert "faults.stale_observation" in values

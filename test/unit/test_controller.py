@@ -28,7 +28,10 @@ def observe(ctrl, profile, stamp, positions=None, size=None):
     for camera in profile.cameras:
         shape = size or (camera.height, camera.width)
         ctrl.on_image(camera.name, stamp, np.zeros((*shape, 3), np.uint8))
-    ctrl.on_joint_positions(stamp, np.array(profile.home if positions is None else positions))
+    # A joint-state stream runs faster than the control rate: a few readings per tick, and the
+    # safety filter starts only from a position that readings in a row agree on.
+    for _ in range(ctrl.readings.count):
+        ctrl.on_joint_positions(stamp, np.array(profile.home if positions is None else positions))
 
 
 def test_waits_for_every_input_without_a_fault(controller, profile):
@@ -143,3 +146,17 @@ def test_deadman_counts_as_released_when_joy_goes_quiet(tmp_path, profile, monke
     ctrl.on_deadman(True)  # /joy is back with the button held
     assert ctrl.deadman_held() and ctrl.tick(5.3).decision.send
     assert sum(ctrl.safety.fault_counts.values()) == 0
+
+
+def test_enable_while_enabled_changes_nothing(controller, profile):
+    """A second ~/enable true (a script, a double click) must not restart the policy from a
+    fresh reading mid-motion: the next step still starts from the last command."""
+    observe(controller, profile, 5.0)
+    first = controller.tick(5.0).decision.command
+    controller.enable()
+    lagging = first.copy()
+    lagging[0] += 0.3  # the arm trails its command by more than a step (within re-anchor reach)
+    observe(controller, profile, 5.1, positions=lagging)
+    second = controller.tick(5.1).decision.command
+    max_step = controller.safety.max_step
+    assert np.all(np.abs(second - first) <= max_step + 1e-9)

@@ -48,7 +48,8 @@ def observe_now(ctrl, profile):
     stamp = time.monotonic()
     for camera in profile.cameras:
         ctrl.on_image(camera.name, stamp, np.zeros((camera.height, camera.width, 3), np.uint8))
-    ctrl.on_joint_positions(stamp, np.array(profile.home))
+    for _ in range(ctrl.readings.count):  # a stream of agreeing readings, as a robot sends
+        ctrl.on_joint_positions(stamp, np.array(profile.home))
 
 
 def test_the_step_sent_after_a_stall_is_the_one_in_force_when_it_goes_out(make, profile):

@@ -167,7 +167,7 @@ def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, li
     moved = np.clip(home - 10 * max_step, lower, upper)
     for i in range(filt.config.reanchor_confirmations - 1):
         held = filt.command(home, moved, 0.1 + 0.1 * i)
-        assert held.reason == safety.STATE_FAR_FROM_COMMAND and not held.send
+        assert held.reason == safety.UNCONFIRMED_POSITION and not held.send
     decision = filt.command(home, moved, 0.5)
     assert np.all(np.abs(decision.command - moved) <= max_step + 1e-12)
     assert filt.reanchors == 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lam_ros.core import safety
-from lam_ros.core.safety import SafetyFilter
+from lam_ros.core.safety import PositionReadings, SafetyFilter
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_single_glitch_moves_no_joint_more_than_one_step(profile, filt, glitch
     steps = np.abs(np.diff(np.array(commands), axis=0))
     assert np.all(steps <= step + 1e-12), f"largest step {steps.max():.3f} rad"
     assert filt.reanchors == 0
-    assert filt.fault_counts[safety.STATE_FAR_FROM_COMMAND] == 1
+    assert filt.position_holds == 1
 
 
 def test_alternating_glitches_never_confirm_a_move(profile, filt):
@@ -54,3 +54,36 @@ def test_far_readings_that_disagree_do_not_confirm_each_other(profile, filt):
         decision = filt.command(home, last + offset, 0.1 * (i + 1))
         assert not decision.send
     assert filt.reanchors == 0
+
+
+def test_readings_confirm_a_position_only_when_several_in_a_row_agree(profile, filt):
+    readings = PositionReadings.for_filter(filt)
+    home = np.array(profile.home)
+    for _ in range(readings.count - 1):
+        readings.add(home)
+        assert not readings.confirmed
+    readings.add(home + 0.01)
+    assert readings.confirmed
+    glitched = home.copy()
+    glitched[2] += 2.0
+    readings.add(glitched)  # one odd sample: not confirmed, and not a starting point
+    assert not readings.confirmed
+    readings.add(home)
+    assert not readings.confirmed  # the count starts again
+    readings.add(np.full_like(home, np.nan))
+    readings.trust()  # a simulator reset moved the arm on purpose
+    assert readings.confirmed
+    readings.add(glitched)
+    assert readings.confirmed
+
+
+def test_enable_never_starts_from_an_unconfirmed_reading(profile, filt):
+    home = np.array(profile.home)
+    glitched = home.copy()
+    glitched[0] += 2.0
+    held = filt.command(home, glitched, 0.0, confirmed=False)
+    assert not held.send and held.reason == safety.UNCONFIRMED_POSITION
+    assert filt.enabled and filt.consecutive_faults == 0
+    sent = filt.command(home, home, 0.1, confirmed=True)
+    assert sent.send
+    np.testing.assert_allclose(sent.command, home)

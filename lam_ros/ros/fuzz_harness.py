@@ -1,0 +1,357 @@
+"""Fuzzing the node graph over real DDS: generated messages, valid and malformed, into sim_node,
+teleop_node, recorder_node and policy_node running as processes; then checks that every node is
+alive and answering, no command was unsafe, and the recorder accounted for every message.
+
+The harness plays the robot (the one seam faked: an arm that goes where the policy commands and
+publishes its joint states and camera images, stamped now) and mixes fuzzed messages into those
+same topics. sim_node's outputs are moved aside so it only receives fuzzed commands; teleop's
+commands go to a topic of their own, so the policy alone drives the robot.
+
+A command is unsafe when it is not finite, is outside a joint limit, or moves a joint further
+than the velocity limit allows from the same node's previous command while that node was
+commanding without a pause (after a hold, a node may restart from where the robot is).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, JointState, Joy
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from lam_ros.core.paths import models_dir
+from lam_ros.core.profile import load_profile
+from lam_ros.core.teleop import TeleopConfig
+from lam_ros.launcher import NodeGroup, NodeSpec
+from lam_ros.ros import fuzz_messages as gen
+from lam_ros.ros import qos
+from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
+from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.sim_session import SessionError, make_context, wait_for_services
+
+SIM_POSITIONS, SIM_TRAJECTORY = "/fuzz/sim/commands", "/fuzz/sim/joint_trajectory"
+TELEOP_COMMANDS = "/fuzz/teleop/commands"
+TASK = "fuzz"
+
+
+@dataclass
+class FuzzReport:
+    sent: dict[str, int]  # node -> fuzzed messages sent on topics it subscribes to
+    crashed: dict[str, int] = field(default_factory=dict)  # node -> exit code
+    crash_reasons: str = ""
+    unanswered: list[str] = field(default_factory=list)  # services that did not answer after
+    commands: Counter = field(default_factory=Counter)  # topic -> commands checked
+    unsafe: list[str] = field(default_factory=list)
+    recorder: dict[str, Counter] = field(default_factory=dict)  # topic -> counts, all episodes
+    episodes: int = 0
+    recorder_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.crashed or self.unanswered or self.unsafe or self.recorder_problems)
+
+    def lines(self) -> list[str]:
+        out = [f"messages sent per node: {json.dumps(self.sent)}",
+               f"crashes: {len(self.crashed)} {self.crash_reasons}",
+               f"unanswered services: {len(self.unanswered)} {self.unanswered or ''}",
+               f"commands checked: {dict(self.commands)}",
+               f"unsafe commands: {len(self.unsafe)}"]
+        out += [f"  {u}" for u in self.unsafe[:10]]
+        out.append(f"recorder: {self.episodes} episodes kept; accounting problems: "
+                   f"{len(self.recorder_problems)}")
+        out += [f"  {p}" for p in self.recorder_problems[:10]]
+        return out
+
+
+class CommandChecker:
+    """Checks every command on one topic against the limits and its previous command."""
+
+    def __init__(self, profile, topic: str):
+        self.topic = topic
+        self.lower = np.array([j.lower for j in profile.joints])
+        self.upper = np.array([j.upper for j in profile.joints])
+        self.max_step = np.array([j.max_velocity for j in profile.joints]) * profile.control_period
+        self.pause_s = 1.5 * profile.control_period
+        self.previous: tuple[float, np.ndarray] | None = None
+        self.count = 0
+        self.unsafe: list[str] = []
+
+    def check(self, values) -> np.ndarray:
+        now, command = time.monotonic(), np.asarray(values, dtype=np.float64)
+        self.count += 1
+        problem = ""
+        if command.shape != self.lower.shape:
+            problem = f"{command.size} values for {self.lower.size} joints"
+        elif not np.all(np.isfinite(command)):
+            problem = f"non-finite {command.tolist()}"
+        elif np.any(command < self.lower - 1e-9) or np.any(command > self.upper + 1e-9):
+            problem = f"outside the joint limits: {np.round(command, 4).tolist()}"
+        elif self.previous is not None and now - self.previous[0] <= self.pause_s:
+            step = np.abs(command - self.previous[1])
+            if np.any(step > self.max_step + 1e-9):
+                joint = int(np.argmax(step - self.max_step))
+                problem = (f"joint {joint} moved {step[joint]:.4f} rad in one step "
+                           f"(limit {self.max_step[joint]:.4f})")
+        if problem:
+            self.unsafe.append(f"{self.topic}: {problem}")
+        self.previous = (now, command)
+        return command
+
+
+class Fuzzer(Node):
+    """Publishes the robot's valid traffic and the fuzzed messages; checks commands."""
+
+    def __init__(self, context, profile, seed: int):
+        super().__init__("lam_ros_fuzzer", context=context)
+        self.profile = profile
+        self.rng = np.random.default_rng(seed)
+        self.robot_q = np.array(profile.home, dtype=np.float64)  # where the policy put the arm
+        self.joints = self.create_publisher(JointState, profile.joint_states_topic, qos.SENSOR)
+        self.cameras = {c.topic: (c, self.create_publisher(Image, c.topic, qos.SENSOR))
+                        for c in profile.cameras}
+        self.joy = self.create_publisher(Joy, "/joy", 10)
+        self.clock = self.create_publisher(Clock, "/clock", qos.CLOCK)
+        self.sim_positions = self.create_publisher(Float64MultiArray, SIM_POSITIONS, qos.COMMAND)
+        self.sim_trajectory = self.create_publisher(JointTrajectory, SIM_TRAJECTORY, qos.COMMAND)
+        self.checkers = {t: CommandChecker(profile, t)
+                         for t in (profile.command.topic, TELEOP_COMMANDS)}
+        self.messages = MessageGuard(self)
+        self.messages.subscribe(Float64MultiArray, profile.command.topic, self._on_policy,
+                                qos.COMMAND)
+        self.messages.subscribe(Float64MultiArray, TELEOP_COMMANDS,
+                                lambda m: self.checkers[TELEOP_COMMANDS].check(m.data),
+                                qos.COMMAND)
+        self.recorder_status: dict = {}
+        self.messages.subscribe(String, "/recorder_node/status", self._on_status, qos.STATUS)
+        self.sent: Counter[str] = Counter()  # topic -> fuzzed messages
+        self.service_clients = {}  # service name -> client
+        self.create_timer(0.02, self._robot_joints)
+        self.create_timer(0.05, self._robot_images)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_policy(self, msg: Float64MultiArray) -> None:
+        command = self.checkers[self.profile.command.topic].check(msg.data)
+        if command.shape == self.robot_q.shape and np.all(np.isfinite(command)):
+            self.robot_q = np.clip(command, self.checkers[self.profile.command.topic].lower,
+                                   self.checkers[self.profile.command.topic].upper)
+
+    def _on_status(self, msg: String) -> None:
+        self.recorder_status = json.loads(msg.data)
+
+    def _robot_joints(self) -> None:
+        self.joints.publish(joint_state(self.profile.joint_names, self.robot_q, None,
+                                        sec_to_stamp(self.now_s())))
+
+    def _robot_images(self) -> None:
+        stamp = sec_to_stamp(self.now_s())
+        for camera, publisher in self.cameras.values():
+            shade = int(self.robot_q[0] * 40) % 256  # the picture changes as the arm moves
+            rgb = np.full((camera.height, camera.width, 3), shade, np.uint8)
+            publisher.publish(rgb_to_image(rgb, stamp, camera.name))
+
+    def send_one(self, target: str) -> None:
+        """One fuzzed message for ``target``: joints, image, joy, clock or sim."""
+        rng, now = self.rng, self.now_s()
+        if target == "joints":
+            self.joints.publish(gen.joint_state(rng, self.profile.joint_names, self.robot_q, now))
+            self.sent[self.profile.joint_states_topic] += 1
+        elif target == "image":
+            topic = list(self.cameras)[rng.integers(len(self.cameras))]
+            camera, publisher = self.cameras[topic]
+            publisher.publish(gen.image(rng, camera.width, camera.height, now))
+            self.sent[topic] += 1
+        elif target == "joy":
+            self.joy.publish(gen.joy(rng, now))
+            self.sent["/joy"] += 1
+        elif target == "clock":
+            self.clock.publish(gen.clock(rng, now))
+            self.sent["/clock"] += 1
+        elif rng.random() < 0.5:
+            self.sim_positions.publish(gen.positions_command(rng, self.profile.n_joints))
+            self.sent[SIM_POSITIONS] += 1
+        else:
+            self.sim_trajectory.publish(gen.trajectory_command(rng, self.profile.joint_names))
+            self.sent[SIM_TRAJECTORY] += 1
+
+
+def node_specs(profile_name: str, model: str, data_root: Path) -> list[NodeSpec]:
+    profile = load_profile(profile_name)
+    sim_outputs = {profile.joint_states_topic: "/fuzz/sim/joint_states", "/clock": "/fuzz/clock",
+                   **{c.topic: f"/fuzz/sim{c.topic}" for c in profile.cameras},
+                   "/forward_position_controller/commands": SIM_POSITIONS,
+                   "/joint_trajectory_controller/joint_trajectory": SIM_TRAJECTORY}
+    robot = {"profile": profile_name}
+    return [
+        NodeSpec("sim_node", params={**robot, "real_time_factor": 1.0}, remaps=sim_outputs),
+        NodeSpec("policy_node", params={**robot, "model": model}),
+        NodeSpec("teleop_node", params=robot, remaps={profile.command.topic: TELEOP_COMMANDS}),
+        NodeSpec("recorder_node", params={**robot, "data_root": str(data_root), "task": TASK,
+                                          "status_period_s": 0.2}),
+    ]
+
+
+def node_inputs(profile) -> dict[str, set[str]]:
+    """The fuzzed topics each node subscribes to."""
+    cameras = {c.topic for c in profile.cameras}
+    joints = profile.joint_states_topic
+    return {"sim_node": {SIM_POSITIONS, SIM_TRAJECTORY},
+            "policy_node": {joints, *cameras},
+            "teleop_node": {joints, "/joy"},
+            "recorder_node": {joints, *cameras, "/joy", "/clock"}}
+
+
+def run_fuzz(messages_per_node: int, seed: int = 0, profile_name: str = "panda_sim",
+             model: str = "", rate_hz: float = 600.0, progress=print) -> FuzzReport:
+    """Runs the graph, sends about ``messages_per_node`` fuzzed messages to each node at
+    ``rate_hz`` in all, and reports what happened."""
+    profile = load_profile(profile_name)
+    model = model or str(models_dir() / "demo" / "policy.onnx")
+    with tempfile.TemporaryDirectory(prefix="lam_ros_fuzz_") as tmp:
+        data_root = Path(tmp) / "data"
+        context = make_context()
+        nodes = NodeGroup(node_specs(profile_name, model, data_root), log_dir=Path(tmp) / "logs")
+        fuzzer = Fuzzer(context, profile, seed)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(fuzzer)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        try:
+            nodes.start()
+            report = _fuzz(fuzzer, nodes, profile, messages_per_node, rate_hz, data_root,
+                           progress)
+        finally:
+            executor.shutdown()
+            nodes.stop()
+            fuzzer.destroy_node()
+            rclpy.try_shutdown(context=context)
+    return report
+
+
+def _call(node: Fuzzer, srv_type, name: str, request, check) -> object | None:
+    """The service's answer, or None when it did not appear or answer."""
+    if name not in node.service_clients:
+        node.service_clients[name] = node.create_client(srv_type, name)
+    client = node.service_clients[name]
+    try:
+        wait_for_services([client], 30.0, check)
+    except SessionError:
+        return None
+    future = client.call_async(request)
+    deadline = time.monotonic() + 10.0
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return future.result() if future.done() else None
+
+
+def _fuzz(fuzzer: Fuzzer, nodes: NodeGroup, profile, per_node: int, rate_hz: float,
+          data_root: Path, progress) -> FuzzReport:
+    enable = _call(fuzzer, SetBool, "/policy_node/enable", SetBool.Request(data=True),
+                   nodes.check)
+    start = _call(fuzzer, Trigger, "/recorder_node/start", Trigger.Request(), nodes.check)
+    if enable is None or start is None or not start.success:
+        raise SessionError(f"the graph did not start: enable={enable}, start={start}")
+    # Per message: joints and images share the policy's budget, joy the rest of teleop's.
+    weights = {"joints": 0.5, "image": 0.5, "joy": 0.5, "clock": 0.05, "sim": 1.0}
+    targets, p = list(weights), np.array(list(weights.values())) / sum(weights.values())
+    total = int(per_node * sum(weights.values()))
+    begin, last_report = time.monotonic(), time.monotonic()
+    for i in range(total):
+        fuzzer.send_one(targets[fuzzer.rng.choice(len(targets), p=p)])
+        if i % 200 == 0 and nodes.dead():
+            break
+        if time.monotonic() - last_report > 10.0:
+            last_report = time.monotonic()
+            progress(f"fuzz: {i}/{total} messages, {time.monotonic() - begin:.0f} s")
+        if i % 100 == 99:  # the policy may disable itself on faults: keep it commanding
+            _call(fuzzer, SetBool, "/policy_node/enable", SetBool.Request(data=True),
+                  lambda: None)
+        time.sleep(max(0.0, begin + (i + 1) / rate_hz - time.monotonic()))
+    inputs = node_inputs(profile)
+    report = FuzzReport(sent={n: sum(fuzzer.sent[t] for t in topics)
+                              for n, topics in inputs.items()})
+    report.crashed, report.crash_reasons = nodes.dead(), nodes.exit_reasons()
+    _check_answers(fuzzer, nodes, report)
+    for topic, checker in fuzzer.checkers.items():
+        report.commands[topic] = checker.count
+        report.unsafe += checker.unsafe
+    _check_recorder(fuzzer, report, data_root)
+    return report
+
+
+def _check_answers(fuzzer: Fuzzer, nodes: NodeGroup, report: FuzzReport) -> None:
+    """Every node still answers: services, and teleop jogs on a valid joystick."""
+    for srv_type, name, request in ((SetBool, "/policy_node/enable", SetBool.Request(data=False)),
+                                    (Trigger, "/sim_node/reset", Trigger.Request()),
+                                    (SetBool, "/recorder_node/stop", SetBool.Request(data=True))):
+        if _call(fuzzer, srv_type, name, request, lambda: None) is None:
+            report.unanswered.append(name)
+    teleop = fuzzer.checkers[TELEOP_COMMANDS]
+    before, config = teleop.count, TeleopConfig()
+    deadline = time.monotonic() + 10.0
+    while teleop.count < before + 3 and time.monotonic() < deadline:
+        msg = Joy(axes=[0.0] * 6, buttons=[0] * 15)
+        msg.axes[config.axis_z] = 1.0
+        msg.buttons[config.deadman_button] = 1
+        fuzzer.joy.publish(msg)
+        time.sleep(0.05)
+    if teleop.count < before + 3:
+        report.unanswered.append("teleop_node: no commands for a held deadman after the fuzz")
+
+
+def _check_recorder(fuzzer: Fuzzer, report: FuzzReport, data_root: Path) -> None:
+    """Per episode and topic: received = written + dropped + failed, and written = what the bag
+    holds. Fuzzed joystick buttons start, stop and discard episodes too: every kept one counts."""
+    from lam_ros.data.bag_info import find_episodes, read_episode_info
+
+    episodes = find_episodes(data_root / TASK)
+    if not episodes:
+        report.recorder_problems.append("no episode was kept")
+    for episode in episodes:
+        try:
+            health = read_episode_info(episode).health
+        except Exception as exc:  # a bag the recorder wrote must read back
+            report.recorder_problems.append(f"{episode.name}: {type(exc).__name__}: {exc}")
+            continue
+        in_bag = _count_messages(episode)
+        for topic, counts in health.items():
+            written = counts.get("count", 0)
+            received = counts.get("received", written)
+            dropped, failed = counts.get("dropped", 0), counts.get("failed", 0)
+            totals = report.recorder.setdefault(topic, Counter())
+            totals.update(received=received, written=written, dropped=dropped, failed=failed,
+                          in_bag=in_bag.get(topic, 0))
+            where = f"{episode.name} {topic}"
+            if received != written + dropped + failed:
+                report.recorder_problems.append(
+                    f"{where}: received {received} != written {written} + dropped {dropped} "
+                    f"+ failed {failed}")
+            if in_bag.get(topic, 0) != written:
+                report.recorder_problems.append(
+                    f"{where}: the bag holds {in_bag.get(topic, 0)}, metadata says {written}")
+    report.episodes = len(episodes)
+
+
+def _count_messages(episode_dir: Path) -> Counter:
+    """Messages per topic, read back by the mcap package (not the writer's own library)."""
+    from mcap.reader import make_reader
+
+    counts: Counter[str] = Counter()
+    for path in episode_dir.glob("*.mcap"):
+        with path.open("rb") as stream:
+            for _, channel, _ in make_reader(stream).iter_messages():
+                counts[channel.topic] += 1
+    return counts
