@@ -1,4 +1,4 @@
-"""The safety filter every outgoing joint command passes (design.md, "Safety layer").
+"""The safety filter every outgoing joint command passes (docs/design.md, "Safety").
 
 Pure: the policy node and teleop feed it targets, measured joint positions and the time, and get
 back a Decision: either a command that is finite, inside the joint limits and at most one control

@@ -267,20 +267,23 @@ def _fuzz(fuzzer: Fuzzer, nodes: NodeGroup, profile, per_node: int, rate_hz: flo
     # Per message: joints and images share the policy's budget, joy the rest of teleop's.
     weights = {"joints": 0.5, "image": 0.5, "joy": 0.5, "clock": 0.05, "sim": 1.0}
     targets, p = list(weights), np.array(list(weights.values())) / sum(weights.values())
-    total = int(per_node * sum(weights.values()))
-    begin, last_report = time.monotonic(), time.monotonic()
-    for i in range(total):
+    inputs = node_inputs(profile)
+
+    def fewest() -> int:  # messages sent to the node that has had the fewest
+        return min(sum(fuzzer.sent[t] for t in topics) for topics in inputs.values())
+
+    begin, last_report, i = time.monotonic(), time.monotonic(), 0
+    while i % 100 or (fewest() < per_node and not nodes.dead()):
         fuzzer.send_one(targets[fuzzer.rng.choice(len(targets), p=p)])
-        if i % 200 == 0 and nodes.dead():
-            break
+        i += 1
         if time.monotonic() - last_report > 10.0:
             last_report = time.monotonic()
-            progress(f"fuzz: {i}/{total} messages, {time.monotonic() - begin:.0f} s")
-        if i % 100 == 99:  # the policy may disable itself on faults: keep it commanding
+            progress(f"fuzz: {i} messages, fewest per node {fewest()}/{per_node}, "
+                     f"{time.monotonic() - begin:.0f} s")
+        if i % 100 == 0:  # the policy may disable itself on faults: keep it commanding
             _call(fuzzer, SetBool, "/policy_node/enable", SetBool.Request(data=True),
                   lambda: None)
-        time.sleep(max(0.0, begin + (i + 1) / rate_hz - time.monotonic()))
-    inputs = node_inputs(profile)
+        time.sleep(max(0.0, begin + i / rate_hz - time.monotonic()))
     report = FuzzReport(sent={n: sum(fuzzer.sent[t] for t in topics)
                               for n, topics in inputs.items()})
     report.crashed, report.crash_reasons = nodes.dead(), nodes.exit_reasons()

@@ -1,4 +1,5 @@
-"""The layering rule: pure layers never import rclpy (design.md, Layers)."""
+"""The layering rules (docs/design.md, Layers): pure layers never import rclpy; every
+subscription goes through MessageGuard."""
 
 import ast
 from pathlib import Path
