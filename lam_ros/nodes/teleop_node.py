@@ -59,6 +59,7 @@ class TeleopNode(Node):
         self.calls = EpisodeCalls(self.config.recorder_timeout_s)
         self._pending_future = None
         self.episode_log: list[tuple[str, bool, str]] = []  # (event, accepted, message)
+        self.ticks = 0
         self.recorder = {
             teleop.START: (self.create_client(Trigger, f"{RECORDER}/start"), Trigger.Request()),
             teleop.STOP_SUCCESS: (self.create_client(SetBool, f"{RECORDER}/stop"),
@@ -83,6 +84,7 @@ class TeleopNode(Node):
         self.readings.add(self.measured)
 
     def _tick(self) -> None:
+        self.ticks += 1
         command = self.next_command(self.mapper.tick(time.monotonic()))
         if command is None:
             return

@@ -84,6 +84,7 @@ class PolicyController:
         self.last_reason = safety.DISABLED
         self._rate_window: tuple[float, int] | None = None  # (ROS time, commands sent) at report
         self._enable_requested = False
+        self.ticks = 0
         self._created = time.monotonic()
         self._heard: dict[str, float] = {}  # input -> monotonic time of its last message
 
@@ -118,6 +119,7 @@ class PolicyController:
     def tick(self, now: float, clock: Callable[[], float] | None = None) -> TickResult:
         """Decides this tick's command; ``clock()`` (ROS seconds) is read again after inference,
         and the decision is made for that time."""
+        self.ticks += 1
         if self._enable_requested:
             self._enable_requested = False
             self._start()

@@ -15,6 +15,7 @@ commanding without a pause (after a hold, a node may restart from where the robo
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -219,6 +220,7 @@ def run_fuzz(messages_per_node: int, seed: int = 0, profile_name: str = "panda_s
              model: str = "", rate_hz: float = 600.0, progress=print) -> FuzzReport:
     """Runs the graph, sends about ``messages_per_node`` fuzzed messages to each node at
     ``rate_hz`` in all, and reports what happened."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never off this host
     profile = load_profile(profile_name)
     model = model or str(models_dir() / "demo" / "policy.onnx")
     with tempfile.TemporaryDirectory(prefix="lam_ros_fuzz_") as tmp:
@@ -318,14 +320,15 @@ def _check_answers(fuzzer: Fuzzer, nodes: NodeGroup, report: FuzzReport) -> None
 def _check_recorder(fuzzer: Fuzzer, report: FuzzReport, data_root: Path) -> None:
     """Per episode and topic: received = written + dropped + failed, and written = what the bag
     holds. Fuzzed joystick buttons start, stop and discard episodes too: every kept one counts."""
-    from lam_ros.data.bag_info import find_episodes, read_episode_info
+    from lam_ros.core import features
+    from lam_ros.data.bag_info import find_episodes, read_custom_data
 
     episodes = find_episodes(data_root / TASK)
     if not episodes:
         report.recorder_problems.append("no episode was kept")
     for episode in episodes:
-        try:
-            health = read_episode_info(episode).health
+        try:  # an episode stopped at once holds no message, and still has its metadata
+            health = json.loads(read_custom_data(episode)[features.EPISODE_HEALTH])
         except Exception as exc:  # a bag the recorder wrote must read back
             report.recorder_problems.append(f"{episode.name}: {type(exc).__name__}: {exc}")
             continue

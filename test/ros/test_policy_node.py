@@ -28,7 +28,7 @@ from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
-from lam_ros.policy.controller import DEADMAN_RELEASED
+from lam_ros.policy.controller import DEADMAN_RELEASED, JOINTS
 from lam_ros.ros import qos
 from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 
@@ -124,8 +124,16 @@ class Graph:
         return sent
 
     def commands_during(self, seconds: float) -> list[np.ndarray]:
-        start = len(self.robot.commands)
+        """Commands that reached the robot in a window in which the node was demonstrably
+        alive: it ticked, and fresh joint states reached it (so an empty list means "chose
+        not to send", never "was dead or starved")."""
+        controller = self.policy.controller
+        start, ticks = len(self.robot.commands), controller.ticks
+        heard = controller._heard.get(JOINTS, -1.0)
         time.sleep(seconds)
+        assert self.thread.is_alive(), "policy_node's executor died"
+        assert controller.ticks >= ticks + 2, "policy_node did not tick in the window"
+        assert controller._heard.get(JOINTS, -1.0) > heard, "no joint states reached it"
         return self.robot.commands[start:]
 
     def close(self):

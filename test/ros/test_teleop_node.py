@@ -84,8 +84,12 @@ class Operator(Node):
         return self.commands[start:start + count]
 
     def commands_during(self, seconds):
-        start = len(self.commands)
+        """Commands in a window in which teleop_node demonstrably ran: it ticked and got fresh
+        joint states (an empty list means it chose to hold, not that it was dead)."""
+        start, ticks, measured = len(self.commands), self.teleop.ticks, self.teleop.measured_time
         time.sleep(seconds)
+        assert self.teleop.ticks >= ticks + 2, "teleop_node did not tick in the window"
+        assert self.teleop.measured_time > measured, "no joint states reached teleop_node"
         return self.commands[start:]
 
     def held(self):
