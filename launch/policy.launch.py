@@ -19,7 +19,8 @@ def generate_launch_description():
     robot = LaunchConfiguration("robot")
     sim_time = LaunchConfiguration("sim")
     return LaunchDescription([
-        DeclareLaunchArgument("robot", default_value="panda_sim"),
+        # No default: a robot is never implied (robot:=panda_sim for the simulated Panda).
+        DeclareLaunchArgument("robot", description="robot profile name or YAML path"),
         DeclareLaunchArgument("model", default_value=PathJoinSubstitution(
             [share, "models", "demo", "policy.onnx"])),
         DeclareLaunchArgument("sim", default_value="false",

@@ -17,7 +17,8 @@ def generate_launch_description():
     robot = LaunchConfiguration("robot")
     sim_time = LaunchConfiguration("sim")
     return LaunchDescription([
-        DeclareLaunchArgument("robot", default_value="panda_sim"),
+        # No default: a robot is never implied (robot:=panda_sim for the simulated Panda).
+        DeclareLaunchArgument("robot", description="robot profile name or YAML path"),
         DeclareLaunchArgument("data", default_value="lam_data",
                               description="folder that receives <task>/episode_NNNNNN bags"),
         DeclareLaunchArgument("task", default_value="pick_place"),

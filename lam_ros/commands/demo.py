@@ -24,6 +24,7 @@ from lam_ros.policy.train import TrainConfig, train_policy
 from lam_ros.ros.sim_session import SessionError
 
 TASK = "pick_place"
+PROFILE = "panda_sim"  # the demo's simulated robot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +56,14 @@ def _demo(args: argparse.Namespace) -> int:
     timings["record"] = time.monotonic() - start
 
     result = train_policy(TrainConfig(data_dir=str(data), out_dir=str(out / "model"),
+                                      profile=PROFILE,
                                       cache_dir=str(out / "cache"),
                                       minutes=args.train_minutes, steps=args.train_steps))
     timings["train"] = result.train_seconds
 
     t0 = time.monotonic()
     summary, report = evaluate(EvalConfig(model=str(result.model_path),
-                                          episodes=args.eval_episodes,
+                                          episodes=args.eval_episodes, profile=PROFILE,
                                           report_dir=str(out / "eval")))
     timings["evaluate"] = time.monotonic() - t0
     timings["total"] = time.monotonic() - start
@@ -87,7 +89,7 @@ def _record(data: Path, episodes: int) -> None:
         return
     if existing:
         shutil.rmtree(data / TASK)  # a partial earlier run: start clean, seeds stay the same
-    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK))
+    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK, profile=PROFILE))
 
 
 def _ship(model: Path, folder: Path) -> None:

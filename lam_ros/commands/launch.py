@@ -14,6 +14,8 @@ import time
 from lam_ros.core.paths import config_dir, models_dir
 from lam_ros.launcher import NodeGroup, NodeSpec
 
+SIM_PROFILE = "panda_sim"  # the simulator's own default robot
+
 
 def _params_file(name: str) -> list[str]:
     return [str(config_dir() / name)]
@@ -21,7 +23,7 @@ def _params_file(name: str) -> list[str]:
 
 def node_sets(args: argparse.Namespace) -> list[NodeSpec]:
     """The nodes `lam-ros launch <set>` starts, as the matching launch file does."""
-    robot = {"profile": args.robot}
+    robot = {"profile": args.robot or (SIM_PROFILE if args.set == "sim" else "")}
     sim = [NodeSpec("sim_node", params=robot, params_files=_params_file("sim.yaml"))]
     if args.set == "sim":
         expert = [NodeSpec("expert_node", params=robot, use_sim_time=True)] if args.expert else []
@@ -40,7 +42,9 @@ def node_sets(args: argparse.Namespace) -> list[NodeSpec]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", choices=["sim", "record", "policy"])
-    parser.add_argument("--robot", default="panda_sim", help="robot profile name")
+    parser.add_argument("--robot", default="",
+                        help="robot profile name or YAML path (required for record and "
+                             "policy; the sim set defaults to the simulated panda_sim)")
     parser.add_argument("--sim", action="store_true", help="also start the simulator")
     parser.add_argument("--expert", action="store_true", help="sim: also start the expert")
     parser.add_argument("--data", default="lam_data", help="record: bag folder")
@@ -52,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the set until Ctrl-C, SIGTERM or SIGHUP, or until any node exits: then the others are
     stopped too (SIGINT first, so the recorder closes an open episode as failed)."""
+    if args.set != "sim" and not args.robot:
+        print(f"error: lam-ros launch {args.set} needs --robot <profile> (no robot is implied; "
+              f"--robot {SIM_PROFILE} for the simulated Panda)", file=sys.stderr)
+        return 2
     if args.set == "record":
         print("note: start the joystick driver yourself (ros2 run joy joy_node); "
               "it comes with a ROS 2 distribution")

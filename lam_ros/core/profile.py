@@ -168,6 +168,11 @@ def profile_from_dict(data: dict[str, Any]) -> RobotProfile:
 
 def load_profile(name_or_path: str | Path) -> RobotProfile:
     """Loads ``config/robots/<name>.yaml`` or an explicit YAML path."""
+    if not str(name_or_path):
+        available = sorted(p.stem for p in robots_dir().glob("*.yaml"))
+        raise ProfileError(f"no robot profile given: set the profile parameter (robot:= in "
+                           f"launch files, --robot / --profile on the command line) to a name "
+                           f"in {available} or a YAML path")
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = robots_dir() / f"{name_or_path}.yaml"

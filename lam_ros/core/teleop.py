@@ -33,7 +33,8 @@ def _axis(default: int, help_text: str):
 
 @dataclass(frozen=True)
 class TeleopConfig:
-    profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
+    profile: str = field(default="", metadata={
+        "help": "robot profile name or YAML path (required: no robot is implied)"})
     deadman_button: int = _button(9, "hold to move the robot (LB)")
     mode_button: int = _button(7, "toggle Cartesian / joint jogging (left stick press)")
     home_button: int = _button(8, "drive to the profile's home pose (right stick press)")

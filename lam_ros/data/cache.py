@@ -108,14 +108,41 @@ def select_episodes(data_dir: str | Path, include_failed: bool) -> tuple[list[Pa
     return chosen, left_out
 
 
+def check_recorded_profile(episode_dirs: list[Path], profile: RobotProfile,
+                           allow_mismatch: bool = False) -> None:
+    """Refuses episodes recorded for another robot profile (a different hash than
+    ``profile``'s), naming both; with ``allow_mismatch`` they are only warned about."""
+    wanted = profile.fingerprint()
+    mismatched = []
+    for episode_dir in episode_dirs:
+        data = read_custom_data(episode_dir)
+        recorded = data.get(features.EPISODE_PROFILE_HASH, "")
+        if recorded and recorded != wanted:
+            mismatched.append(f"{episode_dir.name} (robot "
+                              f"{data.get(features.EPISODE_PROFILE, '?')!r}, hash {recorded})")
+    if not mismatched:
+        return
+    message = (f"{len(mismatched)} episode(s) were recorded with another robot profile than "
+               f"{profile.name!r} (hash {wanted}): {', '.join(mismatched[:3])}"
+               f"{' ...' if len(mismatched) > 3 else ''}")
+    if not allow_mismatch:
+        raise EpisodeBagError(f"{message}; convert with the profile they were recorded for, or "
+                              f"pass --allow-profile-mismatch if the difference is harmless")
+    warnings.warn(f"{message}; converting anyway (--allow-profile-mismatch)", ConversionWarning,
+                  stacklevel=3)
+
+
 def convert_dataset(data_dir: str | Path, profile: RobotProfile, *,
                     settings: SyncSettings | None = None, cache_dir: str | Path | None = None,
-                    include_failed: bool = False, progress: bool = True) -> ConversionResult:
-    """Every usable episode under ``data_dir``, converted or loaded from the cache."""
+                    include_failed: bool = False, progress: bool = True,
+                    allow_profile_mismatch: bool = False) -> ConversionResult:
+    """Every usable episode under ``data_dir``, converted or loaded from the cache; episodes
+    recorded for another profile are refused (see ``check_recorded_profile``)."""
     settings = settings or SyncSettings.for_rate(profile.control_hz)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     episode_dirs, left_out = select_episodes(data_dir, include_failed)
+    check_recorded_profile(episode_dirs, profile, allow_profile_mismatch)
     result = ConversionResult([], [], left_out)
     for unusable, why in find_unusable_dirs(data_dir).items():
         result.skipped[str(unusable)] = why

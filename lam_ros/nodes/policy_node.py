@@ -24,7 +24,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
-from lam_ros.core.profile import ProfileError, load_profile
+from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
 from lam_ros.data.images import compressed_to_rgb
 from lam_ros.launcher import exit_with_parent
@@ -47,6 +47,7 @@ from lam_ros.ros.convert import (
 )
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
+from lam_ros.ros.startup import create_or_refuse
 
 NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING,
               DEADMAN_RELEASED)
@@ -55,7 +56,8 @@ NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING
 @dataclass(frozen=True)
 class PolicyNodeConfig:
     model: str = field(default="", metadata={"help": "path to the exported policy.onnx"})
-    profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
+    profile: str = field(default="", metadata={
+        "help": "robot profile name or YAML path (required: no robot is implied)"})
     providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
         "help": "onnxruntime execution providers to try, best first"})
     warmup_runs: int = field(default=3, metadata={
@@ -101,9 +103,9 @@ class PolicyNode(Node):
     def __init__(self, **kwargs):
         super().__init__("policy_node", **kwargs)
         config = declare_config(self, PolicyNodeConfig)
+        profile = load_profile(config.profile)
         if not config.model:
             raise PolicyLoadError("parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
-        profile = load_profile(config.profile)
         runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs)
         self.profile = profile
         self.deadman_button = config.deadman_button
@@ -233,11 +235,8 @@ class PolicyNode(Node):
 def main(args=None) -> int:
     exit_with_parent()
     rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except (PolicyLoadError, ProfileError, ValueError) as exc:  # a bad model, profile or param
-        rclpy.logging.get_logger("policy_node").fatal(f"cannot start: {exc}")
-        rclpy.try_shutdown()
+    node = create_or_refuse(PolicyNode, "policy_node", (PolicyLoadError, ValueError))
+    if node is None:  # a bad model, profile or parameter, said in one line
         return 1
     # One thread. rclpy 9.1's MultiThreadedExecutor re-queues tasks that have not started yet
     # and spins holding the GIL (ros2/rclpy#1452): measured here, it froze every Python thread

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
+from lam_ros.ros.startup import create_or_refuse
 
 BACKLOG_WARN = 2000  # queued messages (several seconds at typical rates) before warning
 
@@ -38,7 +40,8 @@ class RecorderConfig:
     data_root: str = field(default="lam_data", metadata={
         "help": "episodes go to <data_root>/<task>/episode_NNNNNN"})
     task: str = field(default="pick_place", metadata={"help": "task name (a folder)"})
-    profile: str = field(default="panda_sim", metadata={"help": "robot profile name or path"})
+    profile: str = field(default="", metadata={
+        "help": "robot profile name or YAML path (required: no robot is implied)"})
     topics_when_present: tuple[str, ...] = field(default=("/joy", "/clock"), metadata={
         "help": "further topics, recorded once they have a publisher (type from the graph)"})
     min_free_disk_mb: float = field(default=500.0, metadata={
@@ -272,10 +275,12 @@ class RecorderNode(Node):
         self.recorder.shutdown()
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     exit_with_parent()
     rclpy.init(args=args)
-    node = RecorderNode()
+    node = create_or_refuse(RecorderNode, "recorder_node")
+    if node is None:
+        return 1
     # One thread: rclpy's MultiThreadedExecutor costs ~3x the CPU per message and dropped
     # joint states in bench/record.py. Blocking in ~/stop is fine here: messages that arrive
     # while the episode closes belong to no episode.
@@ -290,7 +295,8 @@ def main(args=None) -> None:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

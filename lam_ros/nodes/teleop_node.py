@@ -10,6 +10,7 @@ one call at a time; whatever the recorder refuses or fails to answer is a warnin
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -30,6 +31,7 @@ from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, joint_positions, stamp_to_sec, trajectory_command
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
+from lam_ros.ros.startup import create_or_refuse
 from lam_ros.sim.kinematics import Kinematics
 
 RECORDER = "/recorder_node"
@@ -173,14 +175,17 @@ class TeleopNode(Node):
             self.get_logger().warning(f"{event} refused: {message}")
 
     def destroy_node(self) -> None:
-        self.kinematics.close()
+        if hasattr(self, "kinematics"):  # not when __init__ refused the profile
+            self.kinematics.close()
         super().destroy_node()
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     exit_with_parent()
     rclpy.init(args=args)
-    node = TeleopNode()
+    node = create_or_refuse(TeleopNode, "teleop_node")
+    if node is None:
+        return 1
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -188,7 +193,8 @@ def main(args=None) -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

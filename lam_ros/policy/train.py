@@ -51,7 +51,7 @@ class TrainingError(ValueError):
 class TrainConfig:
     data_dir: str
     out_dir: str
-    profile: str = "panda_sim"
+    profile: str  # the robot the episodes were recorded for: name or YAML path, never implied
     steps: int = 6000
     minutes: float = 0.0  # wall-clock budget; 0 = none. The LR schedule follows whichever ends
     batch_size: int = 64
@@ -70,6 +70,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     include_failed: bool = False
+    allow_profile_mismatch: bool = False  # train on episodes recorded for another profile
     resume: bool = False
     cache_dir: str = ""  # "" = the user cache (~/.cache/lam_ros/episodes)
     parity_frames: int = 16
@@ -156,6 +157,7 @@ def load_data(config: TrainConfig, profile: RobotProfile):
     def convert():
         return convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
                                include_failed=config.include_failed,
+                               allow_profile_mismatch=config.allow_profile_mismatch,
                                progress=config.progress and is_main())
 
     if not dist.is_initialized():

@@ -21,7 +21,9 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder of episode bags (searched down)")
     parser.add_argument("--out", required=True, help="output folder, e.g. models/<name>")
-    parser.add_argument("--profile", default=DEFAULTS["profile"], help="robot profile name/path")
+    parser.add_argument("--profile", required=True,
+                        help="robot profile (name in config/robots or YAML path) the episodes "
+                             "were recorded for")
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     parser.add_argument("--minutes", type=float, default=DEFAULTS["minutes"],
                         help="wall-clock training budget (0 = only --steps limits)")
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
+    parser.add_argument("--allow-profile-mismatch", action="store_true",
+                        help="train on episodes recorded with another profile hash (knowingly)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -43,7 +47,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         data_dir=args.data, out_dir=args.out, profile=args.profile, steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
-        resume=args.resume, include_failed=args.include_failed, progress=not args.no_progress)
+        resume=args.resume, include_failed=args.include_failed,
+        allow_profile_mismatch=args.allow_profile_mismatch, progress=not args.no_progress)
 
 
 def summary_lines(result: TrainResult) -> list[str]:

@@ -314,7 +314,8 @@ def test_mismatched_card_exits_non_zero_naming_the_field(tmp_path, profile, fiel
     model = hold_model(tmp_path / "bad.onnx", profile, card_json=json.dumps(card))
     done = subprocess.run(
         [sys.executable, "-m", "lam_ros.nodes.policy_node", "--ros-args", "-p",
-         f"model:={model}"], capture_output=True, text=True, timeout=60)
+         f"model:={model}", "-p", "profile:=panda_sim"], capture_output=True, text=True,
+        timeout=60)
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert f"does not fit robot 'panda_sim': {field}:" in output

@@ -79,7 +79,7 @@ class Operator:
 
 def test_sigkill_mid_episode(tmp_path, rclpy_context):
     spec = NodeSpec("recorder_node", params={"data_root": str(tmp_path), "flush_period_s": 0.2,
-                                             "status_period_s": 0.1})
+                                             "status_period_s": 0.1, "profile": "panda_sim"})
     group = NodeGroup([spec], log_dir=tmp_path / "logs").start()
     operator = Operator(rclpy_context)
     try:
@@ -122,7 +122,8 @@ def test_sigkill_mid_episode(tmp_path, rclpy_context):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_sigterm_close_the_episode(tmp_path, signum, rclpy_context):
-    group = NodeGroup([NodeSpec("recorder_node", params={"data_root": str(tmp_path)})],
+    group = NodeGroup([NodeSpec("recorder_node", params={"data_root": str(tmp_path),
+                                                         "profile": "panda_sim"})],
                       log_dir=tmp_path / "logs").start()
     operator = Operator(rclpy_context)
     try:

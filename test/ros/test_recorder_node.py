@@ -33,6 +33,7 @@ class Graph:
 
     def __init__(self, context, data_root, **params):
         overrides = [Parameter("data_root", value=str(data_root)),
+                     Parameter("profile", value="panda_sim"),
                      Parameter("status_period_s", value=0.1)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
         self.recorder = RecorderNode(context=context, parameter_overrides=overrides)

@@ -103,7 +103,7 @@ class Operator(Node):
 
 
 def start_operator(context, profile, **params):
-    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    overrides = [Parameter(k, value=v) for k, v in {"profile": "panda_sim", **params}.items()]
     teleop_node = TeleopNode(context=context, parameter_overrides=overrides)
     op = Operator(context, profile, teleop_node)
     if params.get("use_sim_time"):

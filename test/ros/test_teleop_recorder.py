@@ -10,6 +10,7 @@ import time
 import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy
 from std_msgs.msg import String
 from waiting import wait_for
@@ -76,9 +77,11 @@ class Bench:
     def __init__(self, context, data_root):
         self.data_root = data_root
         self.recorder = NodeGroup([NodeSpec("recorder_node", params={
-            "data_root": str(data_root), "task": TASK, "status_period_s": 0.2})])
+            "data_root": str(data_root), "task": TASK, "status_period_s": 0.2,
+            "profile": "panda_sim"})])
         self.recorder.start()
-        self.teleop = TeleopNode(context=context)
+        self.teleop = TeleopNode(context=context,
+                                 parameter_overrides=[Parameter("profile", value="panda_sim")])
         self.pad = Pad(context)
         self.spinner = Spinner(context, self.teleop, self.pad)
         self.wait_for_recorder()

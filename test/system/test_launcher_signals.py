@@ -46,7 +46,8 @@ class Launch:
 
     def __init__(self):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lam_ros.cli", "launch", "policy", "--sim"],
+            [sys.executable, "-m", "lam_ros.cli", "launch", "policy", "--sim",
+             "--robot", "panda_sim"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.lines: list[str] = []
@@ -81,7 +82,8 @@ def test_no_node_outlives_its_launcher(signum):
 
 def test_a_node_that_refuses_to_start_is_reported_with_its_reason(tmp_path):
     missing = tmp_path / "no_such_policy.onnx"
-    group = NodeGroup([NodeSpec("policy_node", params={"model": str(missing)})]).start()
+    group = NodeGroup([NodeSpec("policy_node", params={"model": str(missing),
+                                                       "profile": "panda_sim"})]).start()
     try:
         wait_for(lambda: group.dead(), timeout=60, what="policy_node to refuse")
         with pytest.raises(NodeExited) as refusal:
@@ -92,6 +94,17 @@ def test_a_node_that_refuses_to_start_is_reported_with_its_reason(tmp_path):
         assert "Traceback" not in message
     finally:
         group.stop()
+
+
+@pytest.mark.parametrize("executable", ["policy_node", "recorder_node", "teleop_node"])
+def test_nodes_that_command_or_record_a_robot_require_its_profile(executable):
+    """No robot is implied: without a profile the node refuses in one line, naming what to set."""
+    done = subprocess.run([sys.executable, "-m", f"lam_ros.nodes.{executable}"],
+                          capture_output=True, text=True, timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "cannot start: no robot profile given" in output and "panda_sim" in output
+    assert "Traceback" not in output
 
 
 def test_evaluate_reports_a_refusing_policy_at_once(tmp_path, profile):

@@ -27,7 +27,8 @@ def test_stick_up_raises_the_simulated_gripper(tmp_path, profile):
     context = Context()
     rclpy.init(context=context)
     group = NodeGroup([NodeSpec("sim_node", params={"real_time_factor": 1.0}),
-                       NodeSpec("teleop_node", use_sim_time=True)],
+                       NodeSpec("teleop_node", use_sim_time=True,
+                                params={"profile": "panda_sim"})],
                       log_dir=tmp_path / "logs").start()
     node = Node("joystick", context=context)
     joy_pub = node.create_publisher(Joy, "/joy", 10)

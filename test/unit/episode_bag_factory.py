@@ -120,6 +120,7 @@ def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, 
         writer.set_custom_data(features.EPISODE_SUCCESS, "true" if success else "false")
         writer.set_custom_data(features.EPISODE_TASK, "synthetic")
         writer.set_custom_data(features.EPISODE_PROFILE, profile.name)
+        writer.set_custom_data(features.EPISODE_PROFILE_HASH, profile.fingerprint())
     return targets
 
 

@@ -161,3 +161,20 @@ def test_headerless_command_on_a_wall_clock_recorder_is_placed_by_its_state():
                                        _joints_on(-wall), 100_000_000, warnings_seen)
     np.testing.assert_array_equal(stamps, answered)
     assert "another clock" in warnings_seen[0]
+
+
+def test_episodes_of_another_profile_are_refused_naming_both(tmp_path, profile):
+    """A bag stores its robot's profile hash; converting it for another robot (here: the same
+    arm with a 64 px camera) is refused unless the user says the difference is harmless."""
+    write_dataset(tmp_path / "data", profile, episodes=2, ticks=12)
+    (tmp_path / "other").mkdir()
+    other = tiny_profile(tmp_path / "other", size=64)
+    with pytest.raises(EpisodeBagError) as refusal:
+        convert_dataset(tmp_path / "data", other, cache_dir=tmp_path / "cache", progress=False)
+    message = str(refusal.value)
+    assert profile.fingerprint() in message and other.fingerprint() in message
+    assert "episode_000000" in message and "--allow-profile-mismatch" in message
+    with pytest.warns(ConversionWarning, match="another robot profile"):
+        result = convert_dataset(tmp_path / "data", other, cache_dir=tmp_path / "cache",
+                                 progress=False, allow_profile_mismatch=True)
+    assert len(result.episodes) == 2
