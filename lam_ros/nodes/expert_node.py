@@ -14,13 +14,12 @@ from geometry_msgs.msg import PoseArray
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
-from lam_ros.ros.convert import float64_command, joint_positions, trajectory_command
+from lam_ros.ros.command_publisher import CommandPublisher
+from lam_ros.ros.convert import joint_positions
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.config import ExpertConfig
@@ -42,10 +41,7 @@ class ExpertNode(Node):
         self.joints: np.ndarray | None = None
         self.objects: tuple[np.ndarray, np.ndarray] | None = None
         self.last_tick_ns = -1
-        trajectory = self.profile.command.interface == "joint_trajectory"
-        self.command_pub = self.create_publisher(
-            JointTrajectory if trajectory else Float64MultiArray, self.profile.command.topic,
-            qos.COMMAND)
+        self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
         self.messages.subscribe(JointState, self.profile.joint_states_topic,
                                 self._on_joint_state, qos.SENSOR)
@@ -68,11 +64,7 @@ class ExpertNode(Node):
         if self.joints is None or self.objects is None:
             return
         target = self.expert.act(self.joints, *self.objects)
-        if self.profile.command.interface == "joint_trajectory":
-            self.command_pub.publish(trajectory_command(
-                self.profile.joint_names, [(self.profile.control_period, target)], now.to_msg()))
-        else:
-            self.command_pub.publish(float64_command(target))
+        self.commands.publish(target, now.nanoseconds * 1e-9)
 
 
 def main(args=None):

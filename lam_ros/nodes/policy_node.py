@@ -18,9 +18,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState, Joy
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
-from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
@@ -37,13 +35,11 @@ from lam_ros.policy.controller import (
 )
 from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyRuntime
 from lam_ros.ros import qos
+from lam_ros.ros.command_publisher import CommandPublisher
 from lam_ros.ros.convert import (
-    float64_command,
     image_to_rgb,
     joint_positions,
-    sec_to_stamp,
     stamp_to_sec,
-    trajectory_command,
 )
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
@@ -123,10 +119,7 @@ class PolicyNode(Node):
                                     qos.SENSOR)
         self.messages.subscribe(JointState, profile.joint_states_topic, self.on_joint_state,
                                 qos.SENSOR)
-        trajectory = profile.command.interface == "joint_trajectory"
-        self.command_pub = self.create_publisher(
-            JointTrajectory if trajectory else Float64MultiArray, profile.command.topic,
-            qos.command(profile.control_period))
+        self.commands = CommandPublisher(self, profile)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(profile.control_period, self.on_tick)
         self.create_timer(config.diagnostics_period_s, self.publish_diagnostics,
@@ -194,15 +187,7 @@ class PolicyNode(Node):
                                     f"call ~/enable to resume")
 
     def publish_command(self, result: TickResult) -> None:
-        positions = result.decision.command
-        if self.profile.command.interface == "joint_trajectory":
-            # Stamped with its slot: reach the target one period later, the step the filter
-            # allows. A controller drops a trajectory that arrives after it ended.
-            self.command_pub.publish(trajectory_command(
-                self.profile.joint_names, [(self.profile.control_period, positions)],
-                sec_to_stamp(result.decided_at)))
-        else:
-            self.command_pub.publish(float64_command(positions))
+        self.commands.publish(result.decision.command, result.decided_at)
 
     def log_fault(self, reason: str) -> None:
         detail = f" ({self.controller.last_model_error})" if reason == safety.MODEL_FAILURE else ""

@@ -18,9 +18,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.core import teleop
 from lam_ros.core.profile import load_profile
@@ -28,7 +26,8 @@ from lam_ros.core.safety import PositionReadings, SafetyFilter
 from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
-from lam_ros.ros.convert import float64_command, joint_positions, stamp_to_sec, trajectory_command
+from lam_ros.ros.command_publisher import CommandPublisher
+from lam_ros.ros.convert import joint_positions, stamp_to_sec
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
@@ -50,10 +49,7 @@ class TeleopNode(Node):
         self.measured: np.ndarray | None = None
         self.measured_time = 0.0
         self.engaged = False
-        self.trajectory = self.profile.command.interface == "joint_trajectory"
-        self.command_pub = self.create_publisher(
-            JointTrajectory if self.trajectory else Float64MultiArray, self.profile.command.topic,
-            qos.COMMAND)
+        self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
         self.messages.subscribe(JointState, self.profile.joint_states_topic, self._on_joint_state,
@@ -88,15 +84,8 @@ class TeleopNode(Node):
     def _tick(self) -> None:
         self.ticks += 1
         command = self.next_command(self.mapper.tick(time.monotonic()))
-        if command is None:
-            return
-        if self.trajectory:
-            stamp = self.get_clock().now().to_msg()
-            msg = trajectory_command(self.profile.joint_names,
-                                     [(self.profile.control_period, command)], stamp)
-        else:
-            msg = float64_command(command)
-        self.command_pub.publish(msg)
+        if command is not None:
+            self.commands.publish(command, self.now_s())
 
     def next_command(self, intent: teleop.Intent) -> np.ndarray | None:
         """The filtered command for this tick, or None to hold (send nothing)."""
