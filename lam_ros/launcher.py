@@ -33,7 +33,7 @@ PARENT_PID_ENV = "LAM_ROS_PARENT_PID"  # set by NodeGroup: the pid a node must n
 OUTLIVE_PARENT_ENV = "LAM_ROS_OUTLIVE_PARENT"  # "1": the operator's choice to keep a node alive
 _PR_SET_PDEATHSIG = 1
 # rclpy's "[FATAL] [...]" / "[ERROR] [...]" lines and the last line of a Python traceback.
-_ERROR_LINE = re.compile(r"\[(FATAL|ERROR)\]|^\w*(Error|Exception|Interrupt)\b")
+_ERROR_LINE = re.compile(r"\[(FATAL|ERROR)\]|^[\w.]*(Error|Exception|Interrupt|error)\b")
 
 
 def exit_with_parent() -> None:
