@@ -210,7 +210,7 @@ class EpisodeCalls:
 
 
 class Kinematics(Protocol):
-    """What jogging needs (lam_ros.sim.kinematics.Kinematics provides it via PyBullet)."""
+    """What jogging needs (lam_ros.kinematics.Kinematics provides it)."""
 
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 

@@ -24,6 +24,7 @@ from lam_ros.core import teleop
 from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import PositionReadings, SafetyFilter
 from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
+from lam_ros.kinematics import Kinematics
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
@@ -31,7 +32,6 @@ from lam_ros.ros.convert import joint_positions, stamp_to_sec
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
-from lam_ros.sim.kinematics import Kinematics
 
 RECORDER = "/recorder_node"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lam_ros.core.profile import RobotProfile
-from lam_ros.sim.kinematics import Kinematics
+from lam_ros.kinematics import Kinematics
 
 TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # gripper z-axis pointing at the table, yaw 0
 OPEN, CLOSED = 0.04, 0.0  # finger targets, m

@@ -11,7 +11,8 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from lam_ros.core.profile import RobotProfile, resolve_urdf
+from lam_ros.core.profile import RobotProfile
+from lam_ros.kinematics import urdf_file
 
 PHYSICS_HZ = 240.0
 CUBE_SIZE = 0.045  # m, edge length
@@ -57,7 +58,7 @@ class PickPlaceWorld:
         pb.changeVisualShape(self.table, -1, rgbaColor=TABLE_RGBA, textureUniqueId=-1,
                              physicsClientId=c)
         pb.changeDynamics(self.table, -1, lateralFriction=FRICTION, physicsClientId=c)
-        self.robot = pb.loadURDF(resolve_urdf(self.profile.urdf), useFixedBase=True,
+        self.robot = pb.loadURDF(urdf_file(self.profile.urdf), useFixedBase=True,
                                  physicsClientId=c)
         self._index_joints()
         half = CUBE_SIZE / 2

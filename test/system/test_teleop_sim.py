@@ -22,7 +22,7 @@ CFG = TeleopConfig()
 
 
 def test_stick_up_raises_the_simulated_gripper(tmp_path, profile):
-    from lam_ros.sim.kinematics import Kinematics
+    from lam_ros.kinematics import Kinematics
 
     context = Context()
     rclpy.init(context=context)

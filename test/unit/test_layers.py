@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lam_ros"
-PURE_LAYERS = ["core", "data", "policy", "sim"]
+PURE_LAYERS = ["core", "data", "policy", "sim", "kinematics"]
 
 
 def _imported_modules(path: Path) -> set[str]:

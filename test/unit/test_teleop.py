@@ -25,7 +25,7 @@ def joy(axes=None, pressed=()):
 
 @pytest.fixture(scope="module")
 def kinematics(profile):
-    from lam_ros.sim.kinematics import Kinematics
+    from lam_ros.kinematics import Kinematics
 
     kin = Kinematics(profile)
     yield kin

@@ -1,7 +1,8 @@
-"""Forward and inverse kinematics of a profile's URDF, computed by PyBullet (no simulation).
+"""Forward and inverse kinematics of a profile's URDF, computed by PyBullet's kinematics in
+DIRECT mode (no simulation, no window).
 
 Used by the scripted expert and by teleop's Cartesian jogging; each instance owns a private
-DIRECT-mode physics client, so it never disturbs a simulated world.
+physics client, so it never disturbs a simulated world.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pybullet as pb
 
-from lam_ros.core.profile import RobotProfile, resolve_urdf
+from lam_ros.core.profile import RobotProfile
+from lam_ros.kinematics.urdf import kinematic_urdf
 
 
 class Kinematics:
@@ -17,7 +19,7 @@ class Kinematics:
         self.profile = profile
         self._own_client = client is None
         self.client = pb.connect(pb.DIRECT) if client is None else client
-        self.body = pb.loadURDF(resolve_urdf(profile.urdf), useFixedBase=True,
+        self.body = pb.loadURDF(kinematic_urdf(profile.urdf), useFixedBase=True,
                                 physicsClientId=self.client)
         by_name = {}
         for i in range(pb.getNumJoints(self.body, physicsClientId=self.client)):
