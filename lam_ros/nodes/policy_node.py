@@ -8,6 +8,7 @@ A model that does not fit the robot ends the node with one log line and exit cod
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -140,9 +141,14 @@ class PolicyNode(Node):
             MessageGuard(node).subscribe(Joy, joy_topic, self.on_joy, qos.SENSOR)
         self._off_switch_executor = SingleThreadedExecutor(context=self.context)
         self._off_switch_executor.add_node(node)
-        threading.Thread(target=self._off_switch_executor.spin, name="off_switch",
-                         daemon=True).start()
+        self._off_switch_thread = threading.Thread(target=self._spin_off_switch,
+                                                   name="off_switch", daemon=True)
+        self._off_switch_thread.start()
         return node
+
+    def _spin_off_switch(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # Ctrl-C or SIGTERM: a normal end
+            self._off_switch_executor.spin()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -195,7 +201,10 @@ class PolicyNode(Node):
 
     def destroy_node(self) -> None:
         if hasattr(self, "off_switch"):  # not when __init__ refused the model
-            self._off_switch_executor.shutdown()
+            # Joined before the process exits: a thread still inside rcl at interpreter exit
+            # hung the process (seen: policy_node alive 5 s after SIGINT, then an abort).
+            self._off_switch_executor.shutdown(timeout_sec=2.0)
+            self._off_switch_thread.join(timeout=2.0)
             self.off_switch.destroy_node()
         super().destroy_node()
 

@@ -124,3 +124,35 @@ def test_evaluate_reports_a_refusing_policy_at_once(tmp_path, profile):
     assert "joint" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
     assert elapsed < 55, f"took {elapsed:.0f} s: it waited for the services instead"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_every_node_exits_cleanly_and_promptly_on_a_stop_signal(tmp_path, signum,
+                                                                 rclpy_context):
+    """SIGINT / SIGTERM end every node with exit code 0 well before the launcher's SIGKILL
+    (a thread left inside rcl once hung policy_node at exit)."""
+    from rclpy.node import Node
+
+    from lam_ros.core.paths import models_dir
+
+    robot = {"profile": "panda_sim"}
+    specs = [NodeSpec("sim_node", params=robot),
+             NodeSpec("policy_node", params={**robot, "deadman_button": 4,
+                                             "model": str(models_dir() / "demo/policy.onnx")}),
+             NodeSpec("teleop_node", params=robot),
+             NodeSpec("recorder_node", params={**robot, "data_root": str(tmp_path)})]
+    group = NodeGroup(specs, log_dir=tmp_path / "logs").start()
+    probe = Node("stop_probe", context=rclpy_context)
+    try:
+        names = {s.executable for s in specs}
+        wait_for(lambda: names <= set(probe.get_node_names()) or group.dead(), timeout=90,
+                 what="all four nodes in the graph")
+        wait_for(lambda: "waiting for ~/enable" in group.log("policy_node"), timeout=60,
+                 what="policy_node to finish loading")
+        for proc in group.procs.values():
+            proc.send_signal(signum)
+        for name, proc in group.procs.items():
+            assert proc.wait(timeout=8) == 0, f"{name}: {group.log(name)[-2000:]}"
+    finally:
+        group.stop()
+        probe.destroy_node()
