@@ -1,14 +1,11 @@
-"""Inverse kinematics for teleop: PyBullet's solver (what lam_ros.kinematics uses) against a damped
-least-squares solver on pinocchio, on the same robot description and the same targets.
+"""Inverse kinematics for teleop: lam_ros.kinematics (damped least squares on pinocchio) against
+PyBullet's solver (what lam_ros used before), on the same robot description and targets.
 
 Two kinds of target, from random joint positions inside the limits: a teleop jog (5 mm and 2 deg
 from where the arm is, seeded there) and a far pose (seeded 0.3 rad away). Prints, per solver,
 the median and worst position / orientation error and the time per solve, and the time ratio.
 
     lam-ros bench kinematics [--profile panda_sim] [--targets 200]
-
-pinocchio is not a lam_ros dependency: `pip install pin` to include it; without it only PyBullet
-is measured.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+import pybullet as pb
 
 from lam_ros.core.profile import load_profile
 from lam_ros.core.teleop import rotate_about_z
@@ -28,58 +26,45 @@ def quaternion_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * np.arccos(min(1.0, abs(float(np.dot(a, b))))))
 
 
-class PinocchioIK:
-    """Damped least squares on the end-effector frame, joint limits by clipping."""
+class PyBulletIK:
+    """PyBullet's calculateInverseKinematics on a DIRECT client, as lam_ros used it."""
 
     def __init__(self, profile):
-        import pinocchio as pin
-
-        self.pin = pin
-        full = pin.buildModelFromUrdf(kinematic_urdf(profile.urdf))
-        keep = {full.getJointId(n) for n in profile.joint_names}
-        lock = [j for j in range(1, full.njoints) if j not in keep]
-        self.model = pin.buildReducedModel(full, lock, pin.neutral(full))
-        self.data = self.model.createData()
-        self.frame = self.model.getFrameId(profile.end_effector_link)
-        self.index = [self.model.joints[self.model.getJointId(n)].idx_q
-                      for n in profile.joint_names]
+        self.client = pb.connect(pb.DIRECT)
+        self.body = pb.loadURDF(kinematic_urdf(profile.urdf), useFixedBase=True,
+                                physicsClientId=self.client)
+        joints = [pb.getJointInfo(self.body, i, physicsClientId=self.client)
+                  for i in range(pb.getNumJoints(self.body, physicsClientId=self.client))]
+        by_name = {j[1].decode(): j[0] for j in joints}
+        self.ee = next(j[0] for j in joints if j[12].decode() == profile.end_effector_link)
+        self.index = [by_name[n] for n in profile.joint_names]
+        self.movable = [j[0] for j in joints if j[2] != pb.JOINT_FIXED]
         self.gripper = [k for k, n in enumerate(profile.joint_names)
                         if n in profile.gripper_joints]
-        self.lower = np.array([j.lower for j in profile.joints])
-        self.upper = np.array([j.upper for j in profile.joints])
+        limits = {i: (j.lower, j.upper) for i, j in zip(self.index, profile.joints, strict=True)}
+        self.limits = [limits.get(i, (j[8], j[9])) for i, j in
+                       ((i, joints[i]) for i in self.movable)]
 
-    def _q(self, q_profile: np.ndarray) -> np.ndarray:
-        q = np.zeros(self.model.nq)
-        q[self.index] = q_profile
+    def _set(self, q) -> None:
+        for index, value in zip(self.index, q, strict=True):
+            pb.resetJointState(self.body, index, float(value), physicsClientId=self.client)
+
+    def inverse(self, position, orientation, q_seed) -> np.ndarray:
+        self._set(q_seed)
+        rest = dict(zip(self.index, q_seed, strict=True))
+        solution = pb.calculateInverseKinematics(
+            self.body, self.ee, list(position), list(orientation),
+            lowerLimits=[lo for lo, _ in self.limits], upperLimits=[hi for _, hi in self.limits],
+            jointRanges=[hi - lo for lo, hi in self.limits],
+            restPoses=[float(rest.get(i, 0.0)) for i in self.movable],
+            maxNumIterations=50, residualThreshold=1e-5, physicsClientId=self.client)
+        by_index = dict(zip(self.movable, solution, strict=True))
+        q = np.array([by_index[i] for i in self.index])
+        q[self.gripper] = np.asarray(q_seed)[self.gripper]
         return q
 
-    def forward(self, q_profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pin = self.pin
-        pin.framesForwardKinematics(self.model, self.data, self._q(q_profile))
-        placement = self.data.oMf[self.frame]
-        return placement.translation.copy(), pin.Quaternion(placement.rotation).coeffs().copy()
 
-    def inverse(self, position, orientation, q_seed, iterations: int = 100) -> np.ndarray:
-        pin = self.pin
-        x, y, z, w = orientation
-        goal = pin.SE3(pin.Quaternion(w, x, y, z).toRotationMatrix(), np.asarray(position))
-        q = self._q(q_seed)
-        for _ in range(iterations):
-            pin.framesForwardKinematics(self.model, self.data, q)
-            error = pin.log6(self.data.oMf[self.frame].actInv(goal)).vector
-            if np.linalg.norm(error) < 1e-6:
-                break
-            jacobian = pin.computeFrameJacobian(self.model, self.data, q, self.frame)
-            step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + 1e-6 * np.eye(6), error)
-            q = np.clip(pin.integrate(self.model, q, step), self._q(self.lower),
-                        self._q(self.upper))
-        out = q[self.index]
-        out[self.gripper] = np.asarray(q_seed)[self.gripper]  # IK moves the arm only
-        return out
-
-
-def targets(profile, kinematics, count: int, rng) -> list[tuple[str, np.ndarray, np.ndarray,
-                                                                 np.ndarray]]:
+def targets(profile, kinematics, count: int, rng):
     lower = np.array([j.lower for j in profile.joints])
     upper = np.array([j.upper for j in profile.joints])
     out = []
@@ -94,7 +79,8 @@ def targets(profile, kinematics, count: int, rng) -> list[tuple[str, np.ndarray,
 
 
 def measure(name, solver, reference, cases) -> dict[str, list[float]]:
-    figures = {}
+    """Errors are measured with ``reference``'s forward kinematics."""
+    times_by_kind = {}
     for kind in ("jog", "far"):
         pos_err, rot_err, times = [], [], []
         for case_kind, position, orientation, seed in cases:
@@ -106,12 +92,12 @@ def measure(name, solver, reference, cases) -> dict[str, list[float]]:
             reached, reached_orientation = reference.forward(q)
             pos_err.append(float(np.linalg.norm(reached - position)))
             rot_err.append(quaternion_angle(reached_orientation, orientation))
-        figures[kind] = (pos_err, rot_err, times)
+        times_by_kind[kind] = times
         print(f"{name:10s} {kind}: position error median {1e3 * np.median(pos_err):.3f} mm, "
               f"worst {1e3 * np.max(pos_err):.3f} mm; orientation median "
               f"{np.degrees(np.median(rot_err)):.3f} deg, worst {np.degrees(np.max(rot_err)):.3f}"
               f" deg; {1e3 * np.median(times):.3f} ms per solve")
-    return figures
+    return times_by_kind
 
 
 def main() -> None:
@@ -121,23 +107,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     profile = load_profile(args.profile)
-    pybullet = Kinematics(profile)
-    cases = targets(profile, pybullet, args.targets, np.random.default_rng(args.seed))
-    print(f"{profile.name}: {args.targets} jog targets and {args.targets} far targets; errors "
-          f"measured with PyBullet's forward kinematics")
-    ours = measure("pybullet", pybullet, pybullet, cases)
-    try:
-        other = PinocchioIK(profile)
-    except ImportError:
-        print("pinocchio is not installed (pip install pin): PyBullet only")
-        return
-    q = np.array(profile.home)
-    agree = np.linalg.norm(other.forward(q)[0] - pybullet.forward(q)[0])
-    print(f"forward kinematics agree to {1e3 * agree:.4f} mm at home")
-    theirs = measure("pinocchio", other, pybullet, cases)
+    ours = Kinematics(profile)
+    cases = targets(profile, ours, args.targets, np.random.default_rng(args.seed))
+    print(f"{profile.name}: {args.targets} jog and {args.targets} far targets; errors measured "
+          f"with lam_ros.kinematics' forward kinematics")
+    pinocchio = measure("pinocchio", ours, ours, cases)
+    pybullet = measure("pybullet", PyBulletIK(profile), ours, cases)
     for kind in ("jog", "far"):
-        speed = np.median(ours[kind][2]) / np.median(theirs[kind][2])
-        print(f"{kind}: time per solve pybullet / pinocchio = {speed:.2f}x")
+        ratio = np.median(pybullet[kind]) / np.median(pinocchio[kind])
+        print(f"{kind}: time per solve pybullet / pinocchio = {ratio:.2f}x")
 
 
 if __name__ == "__main__":

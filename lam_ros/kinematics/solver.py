@@ -1,83 +1,75 @@
-"""Forward and inverse kinematics of a profile's URDF, computed by PyBullet's kinematics in
-DIRECT mode (no simulation, no window).
+"""Forward and inverse kinematics of a profile's robot description, on pinocchio.
 
-Used by the scripted expert and by teleop's Cartesian jogging; each instance owns a private
-physics client, so it never disturbs a simulated world.
+Used by teleop's Cartesian jogging and by the scripted expert. Inverse kinematics is damped least
+squares on the end-effector frame's 6-D error, from the seed, with joint limits by clipping;
+gripper joints keep their seed. Chosen over PyBullet's solver by `lam-ros bench kinematics`: on the
+Panda, PyBullet missed 5 mm jog targets by up to 6.9 mm, this solver by 0.001 mm, 3.4x faster.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pybullet as pb
+import pinocchio as pin
 
 from lam_ros.core.profile import RobotProfile
 from lam_ros.kinematics.urdf import kinematic_urdf
 
+DAMPING = 1e-6  # keeps the step finite near singularities
+TOLERANCE = 1e-6  # norm of the 6-D pose error (m, rad) that counts as reached
+
 
 class Kinematics:
-    def __init__(self, profile: RobotProfile, client: int | None = None):
+    def __init__(self, profile: RobotProfile):
         self.profile = profile
-        self._own_client = client is None
-        self.client = pb.connect(pb.DIRECT) if client is None else client
-        self.body = pb.loadURDF(kinematic_urdf(profile.urdf), useFixedBase=True,
-                                physicsClientId=self.client)
-        by_name = {}
-        for i in range(pb.getNumJoints(self.body, physicsClientId=self.client)):
-            info = pb.getJointInfo(self.body, i, physicsClientId=self.client)
-            by_name[info[1].decode()] = i
-            if info[12].decode() == profile.end_effector_link:
-                self.ee_index = i
-        missing = [n for n in profile.joint_names if n not in by_name]
+        full = pin.buildModelFromUrdf(kinematic_urdf(profile.urdf))
+        missing = [n for n in profile.joint_names if not full.existJointName(n)]
         if missing:
-            raise ValueError(f"URDF {profile.urdf} lacks profile joints {missing}")
-        if not hasattr(self, "ee_index"):
-            raise ValueError(f"URDF {profile.urdf} has no link {profile.end_effector_link!r}")
-        self.joint_indices = [by_name[n] for n in profile.joint_names]
-        # PyBullet's IK solves for every movable joint, in index order.
-        self.movable = [i for i in range(pb.getNumJoints(self.body, physicsClientId=self.client))
-                        if pb.getJointInfo(self.body, i, physicsClientId=self.client)[2]
-                        != pb.JOINT_FIXED]
+            raise ValueError(f"robot description {profile.urdf} lacks profile joints {missing}")
+        if not full.existFrame(profile.end_effector_link):
+            raise ValueError(f"robot description {profile.urdf} has no link "
+                             f"{profile.end_effector_link!r}")
+        # Joints the profile does not command (mimic fingers, passive joints) stay at zero.
+        keep = {full.getJointId(n) for n in profile.joint_names}
+        locked = [j for j in range(1, full.njoints) if j not in keep]
+        self.model = pin.buildReducedModel(full, locked, pin.neutral(full))
+        self.data = self.model.createData()
+        self.frame = self.model.getFrameId(profile.end_effector_link)
+        self.index = [self.model.joints[self.model.getJointId(n)].idx_q
+                      for n in profile.joint_names]
+        self.gripper = [k for k, n in enumerate(profile.joint_names)
+                        if n in profile.gripper_joints]
         self.lower = np.array([j.lower for j in profile.joints])
         self.upper = np.array([j.upper for j in profile.joints])
 
-    def _set(self, q: np.ndarray) -> None:
-        for index, value in zip(self.joint_indices, q, strict=True):
-            pb.resetJointState(self.body, index, float(value), physicsClientId=self.client)
+    def _q(self, q_profile: np.ndarray) -> np.ndarray:
+        q = np.zeros(self.model.nq)
+        q[self.index] = q_profile
+        return q
 
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """End-effector position (m) and quaternion (x, y, z, w) for joint positions q."""
-        self._set(q)
-        state = pb.getLinkState(self.body, self.ee_index, computeForwardKinematics=True,
-                                physicsClientId=self.client)
-        return np.array(state[4]), np.array(state[5])
+        pin.framesForwardKinematics(self.model, self.data, self._q(np.asarray(q, float)))
+        placement = self.data.oMf[self.frame]
+        return placement.translation.copy(), pin.Quaternion(placement.rotation).coeffs().copy()
 
     def inverse(self, position: np.ndarray, orientation: np.ndarray,
-                q_seed: np.ndarray, iterations: int = 50) -> np.ndarray:
+                q_seed: np.ndarray, iterations: int = 100) -> np.ndarray:
         """Joint positions (profile order) reaching the pose; non-arm joints keep q_seed."""
-        self._set(q_seed)
-        rest = {i: float(v) for i, v in zip(self.joint_indices, q_seed, strict=True)}
-        solution = pb.calculateInverseKinematics(
-            self.body, self.ee_index, list(position), list(orientation),
-            lowerLimits=[float(self._limit(i, 0)) for i in self.movable],
-            upperLimits=[float(self._limit(i, 1)) for i in self.movable],
-            jointRanges=[float(self._limit(i, 1) - self._limit(i, 0)) for i in self.movable],
-            restPoses=[rest.get(i, 0.0) for i in self.movable],
-            maxNumIterations=iterations, residualThreshold=1e-5,
-            physicsClientId=self.client)
-        by_index = dict(zip(self.movable, solution, strict=True))
-        q = np.array([by_index[i] for i in self.joint_indices])
-        gripper = [k for k, n in enumerate(self.profile.joint_names)
-                   if n in self.profile.gripper_joints]
-        q[gripper] = q_seed[gripper]
-        return np.clip(q, self.lower, self.upper)
-
-    def _limit(self, joint_index: int, which: int) -> float:
-        if joint_index in self.joint_indices:
-            k = self.joint_indices.index(joint_index)
-            return (self.lower, self.upper)[which][k]
-        info = pb.getJointInfo(self.body, joint_index, physicsClientId=self.client)
-        return info[8 + which]
-
-    def close(self) -> None:
-        if self._own_client and pb.isConnected(self.client):
-            pb.disconnect(self.client)
+        seed = np.asarray(q_seed, dtype=np.float64)
+        x, y, z, w = orientation
+        goal = pin.SE3(pin.Quaternion(w, x, y, z).normalized().toRotationMatrix(),
+                       np.asarray(position, dtype=np.float64))
+        lower, upper = self._q(self.lower), self._q(self.upper)
+        q = self._q(seed)
+        for _ in range(iterations):
+            pin.framesForwardKinematics(self.model, self.data, q)
+            error = pin.log6(self.data.oMf[self.frame].actInv(goal)).vector
+            if np.linalg.norm(error) < TOLERANCE:
+                break
+            jacobian = pin.computeFrameJacobian(self.model, self.data, q, self.frame)
+            step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + DAMPING * np.eye(6),
+                                                error)
+            q = np.clip(pin.integrate(self.model, q, step), lower, upper)
+        solution = q[self.index]
+        solution[self.gripper] = seed[self.gripper]
+        return np.clip(solution, self.lower, self.upper)

@@ -76,7 +76,6 @@ def main(args=None):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.expert.close()
         node.destroy_node()
         rclpy.try_shutdown()
 

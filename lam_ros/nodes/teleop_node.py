@@ -163,11 +163,6 @@ class TeleopNode(Node):
         else:
             self.get_logger().warning(f"{event} refused: {message}")
 
-    def destroy_node(self) -> None:
-        if hasattr(self, "kinematics"):  # not when __init__ refused the profile
-            self.kinematics.close()
-        super().destroy_node()
-
 
 def main(args=None) -> int:
     exit_with_parent()

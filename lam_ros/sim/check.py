@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(success=sum(r.success for r in results))
     finally:
         world.close()
-        expert.close()
     elapsed = time.perf_counter() - start
     failed = [r.seed for r in results if not r.success]
     steps, frames = sum(r.steps for r in results), sum(r.frames for r in results)

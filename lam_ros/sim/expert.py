@@ -155,6 +155,3 @@ class ScriptedExpert:
             ee, _ = self.kinematics.forward(q)
             return bool(np.linalg.norm(cube - ee) > HAND_SLACK)
         return False
-
-    def close(self) -> None:
-        self.kinematics.close()

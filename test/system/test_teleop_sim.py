@@ -64,7 +64,6 @@ def test_stick_up_raises_the_simulated_gripper(tmp_path, profile):
         assert np.all(np.isfinite(latest["q"]))
         assert not group.dead(), group.dead()
     finally:
-        kinematics.close()
         executor.shutdown()
         group.stop()
         rclpy.try_shutdown(context=context)

@@ -18,9 +18,7 @@ def world(profile):
 
 @pytest.fixture(scope="module")
 def expert(profile):
-    e = ScriptedExpert(profile)
-    yield e
-    e.close()
+    return ScriptedExpert(profile)
 
 
 def rollout(world, expert, seed, ticks):
@@ -64,7 +62,6 @@ def test_same_inputs_give_the_same_commands(world, profile):
     for _ in range(2):
         expert = ScriptedExpert(profile)
         runs.append(rollout(world, expert, seed=4, ticks=40)[0])
-        expert.close()
     np.testing.assert_array_equal(runs[0], runs[1])
 
 

@@ -27,9 +27,7 @@ def joy(axes=None, pressed=()):
 def kinematics(profile):
     from lam_ros.kinematics import Kinematics
 
-    kin = Kinematics(profile)
-    yield kin
-    kin.close()
+    return Kinematics(profile)
 
 
 def test_config_rejects_shared_buttons_and_bad_values():
