@@ -22,9 +22,10 @@ from lam_ros.launcher import NodeExited
 from lam_ros.policy.card import card_path
 from lam_ros.policy.train import TrainConfig, train_policy
 from lam_ros.ros.sim_session import SessionError
+from lam_ros.sim.config import SIM_PROFILE
 
 TASK = "pick_place"
-PROFILE = "panda_sim"  # the demo's simulated robot
+PROFILE = SIM_PROFILE  # the demo's simulated robot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros.sim_session import EpisodeOutcome, SessionError, SimSession, make_context
+from lam_ros.sim.config import SIM_PROFILE
 from lam_ros.sim.report import EpisodeResult, Summary, side_by_side, summarize, write_report
 from lam_ros.sim.seeds import eval_seeds
 
@@ -28,7 +29,7 @@ class EvalConfig:
     episodes: int = 50
     first_seed: int = 0  # index into the held-out evaluation seeds
     report_dir: str = ""  # default: <model folder>/eval
-    profile: str = "panda_sim"
+    profile: str = SIM_PROFILE
     time_limit_s: float = 25.0  # sim seconds per episode
     video_episodes: int = 3
 
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="index of the first held-out evaluation seed")
     parser.add_argument("--report", default="", dest="report_dir",
                         help="report folder (default: <model folder>/eval)")
-    parser.add_argument("--profile", default="panda_sim")
+    parser.add_argument("--profile", default=SIM_PROFILE)
     parser.add_argument("--time-limit", type=float, default=25.0, dest="time_limit_s")
     parser.add_argument("--video-episodes", type=int, default=3)
 

@@ -13,8 +13,7 @@ import time
 
 from lam_ros.core.paths import config_dir, models_dir
 from lam_ros.launcher import NodeGroup, NodeSpec
-
-SIM_PROFILE = "panda_sim"  # the simulator's own default robot
+from lam_ros.sim.config import SIM_PROFILE
 
 
 def _params_file(name: str) -> list[str]:
@@ -44,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", choices=["sim", "record", "policy"])
     parser.add_argument("--robot", default="",
                         help="robot profile name or YAML path (required for record and "
-                             "policy; the sim set defaults to the simulated panda_sim)")
+                             f"policy; the sim set defaults to the simulated {SIM_PROFILE})")
     parser.add_argument("--sim", action="store_true", help="also start the simulator")
     parser.add_argument("--expert", action="store_true", help="sim: also start the expert")
     parser.add_argument("--data", default="lam_data", help="record: bag folder")
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     stopped too (SIGINT first, so the recorder closes an open episode as failed)."""
     if args.set != "sim" and not args.robot:
         print(f"error: lam-ros launch {args.set} needs --robot <profile> (no robot is implied; "
-              f"--robot {SIM_PROFILE} for the simulated Panda)", file=sys.stderr)
+              f"--robot {SIM_PROFILE} for the simulated robot)", file=sys.stderr)
         return 2
     if args.set == "record":
         print("note: start the joystick driver yourself (ros2 run joy joy_node); "

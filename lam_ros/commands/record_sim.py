@@ -24,6 +24,7 @@ from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros import qos
 from lam_ros.ros.sim_session import SessionError, SimSession, make_context, wait_for_services
+from lam_ros.sim.config import SIM_PROFILE
 from lam_ros.sim.seeds import demo_seeds
 
 SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
@@ -35,7 +36,7 @@ class RecordSimConfig:
     episodes: int = 50
     task: str = "pick_place"
     seed_offset: int = 0  # first demo seed
-    profile: str = "panda_sim"
+    profile: str = SIM_PROFILE
     time_limit_s: float = 30.0  # sim seconds per episode
     after_success_s: float = 1.0  # sim seconds recorded after success (the release)
     wall_limit_s: float = 300.0  # a hung graph ends the episode
@@ -52,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="pick_place")
     parser.add_argument("--seed-offset", type=int, default=0, dest="seed_offset",
                         help="first demo seed")
-    parser.add_argument("--profile", default="panda_sim")
+    parser.add_argument("--profile", default=SIM_PROFILE)
     parser.add_argument("--time-limit", type=float, default=30.0, dest="time_limit_s",
                         help="sim seconds per episode")
 

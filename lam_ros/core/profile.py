@@ -97,6 +97,8 @@ class RobotProfile:
     command: CommandSpec = field(default_factory=CommandSpec)
     joint_states_topic: str = "/joint_states"
     gripper_joints: tuple[str, ...] = ()
+    # URDF joints that mirror the first gripper joint (a second finger): not commanded, reported.
+    gripper_mimic_joints: tuple[str, ...] = ()
     urdf: str = ""
     end_effector_link: str = ""
 
@@ -112,6 +114,10 @@ class RobotProfile:
                      f"home[{joint.name}]={value} is outside [{joint.lower}, {joint.upper}]")
         for gripper in self.gripper_joints:
             _require(gripper in names, f"gripper_joints: {gripper!r} is not in joints {names}")
+        for mimic in self.gripper_mimic_joints:
+            _require(mimic not in names, f"gripper_mimic_joints: {mimic!r} is a commanded joint")
+        _require(not self.gripper_mimic_joints or self.gripper_joints,
+                 "gripper_mimic_joints need a gripper joint to mirror (gripper_joints)")
         camera_names = [c.name for c in self.cameras]
         _require(len(set(camera_names)) == len(camera_names),
                  f"cameras: duplicate camera names {camera_names}")
@@ -163,6 +169,7 @@ def profile_from_dict(data: dict[str, Any]) -> RobotProfile:
     fields = {k: v for k, v in data.items() if k not in ("joints", "cameras", "command")}
     fields["home"] = tuple(float(v) for v in data["home"])
     fields["gripper_joints"] = tuple(data.get("gripper_joints") or ())
+    fields["gripper_mimic_joints"] = tuple(data.get("gripper_mimic_joints") or ())
     return RobotProfile(joints=joints, cameras=cameras, command=command, **fields)
 
 

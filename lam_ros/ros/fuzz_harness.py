@@ -42,6 +42,7 @@ from lam_ros.ros import qos
 from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.sim_session import SessionError, make_context, wait_for_services
+from lam_ros.sim.config import SIM_PROFILE
 
 SIM_POSITIONS, SIM_TRAJECTORY = "/fuzz/sim/commands", "/fuzz/sim/joint_trajectory"
 TELEOP_COMMANDS = "/fuzz/teleop/commands"
@@ -216,7 +217,7 @@ def node_inputs(profile) -> dict[str, set[str]]:
             "recorder_node": {joints, *cameras, "/joy", "/clock"}}
 
 
-def run_fuzz(messages_per_node: int, seed: int = 0, profile_name: str = "panda_sim",
+def run_fuzz(messages_per_node: int, seed: int = 0, profile_name: str = SIM_PROFILE,
              model: str = "", rate_hz: float = 600.0, progress=print) -> FuzzReport:
     """Runs the graph, sends about ``messages_per_node`` fuzzed messages to each node at
     ``rate_hz`` in all, and reports what happened."""

@@ -8,6 +8,7 @@ import time
 from tqdm import tqdm
 
 from lam_ros.core.profile import load_profile
+from lam_ros.sim.config import SIM_PROFILE
 from lam_ros.sim.episode import run_expert_episode
 from lam_ros.sim.expert import ScriptedExpert
 from lam_ros.sim.seeds import demo_seeds, eval_seeds
@@ -17,7 +18,7 @@ from lam_ros.sim.world import PickPlaceWorld
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=100, help="number of episodes (seeds)")
     parser.add_argument("--seed", type=int, default=0, help="offset into the seed range")
-    parser.add_argument("--profile", default="panda_sim", help="robot profile name or YAML path")
+    parser.add_argument("--profile", default=SIM_PROFILE, help="robot profile name or YAML path")
     parser.add_argument("--eval-seeds", action="store_true",
                         help="use the held-out evaluation seeds instead of the demo seeds")
 

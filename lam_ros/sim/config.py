@@ -10,9 +10,13 @@ def _help(text: str) -> dict:
     return {"help": text}
 
 
+# The simulated robot that simulator commands (sim-check, record-sim, evaluate, demo, launch sim)
+# use unless told otherwise: chosen by name, its specifics live in its profile.
+SIM_PROFILE = "panda_sim"
+
 @dataclass(frozen=True)
 class SimConfig:
-    profile: str = field(default="panda_sim", metadata=_help("robot profile name or YAML path"))
+    profile: str = field(default=SIM_PROFILE, metadata=_help("robot profile name or YAML path"))
     seed: int = field(default=0, metadata=_help("episode seed the next ~/reset call applies"))
     lockstep: bool = field(default=False, metadata=_help(
         "advance one control period only after a command arrived since the last step "
@@ -46,7 +50,7 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class ExpertConfig:
-    profile: str = field(default="panda_sim", metadata=_help("robot profile name or YAML path"))
+    profile: str = field(default=SIM_PROFILE, metadata=_help("robot profile name or YAML path"))
     object_poses_topic: str = field(default="/sim_node/object_poses", metadata=_help(
         "privileged cube (poses[0]) and target (poses[1]) poses from the simulator"))
 

@@ -1,6 +1,6 @@
 """Pick-and-place tabletop in PyBullet (DIRECT mode, CPU rendering): the robot the sim node runs.
 
-The Panda stands on a table (the plane z = 0). A small red cube starts at a seed-dependent spot;
+The robot stands on a table (the plane z = 0). A small red cube starts at a seed-dependent spot;
 the task is to put it down inside a green target square. Success is judged from the true cube
 pose, never from the images the policy sees.
 """
@@ -88,12 +88,14 @@ class PickPlaceWorld:
         if missing:
             raise ValueError(f"URDF {self.profile.urdf} lacks profile joints {missing}")
         self.command_indices = [by_name[n] for n in self.profile.joint_names]
-        # The Panda's second finger is driven as a mirror of the first (one gripper command).
-        self.mirror_index = by_name.get("panda_finger_joint2")
+        # A mimic finger (profile gripper_mimic_joints) is driven as a mirror of the first
+        # gripper joint: one gripper command.
+        mimic = self.profile.gripper_mimic_joints[:1]
+        self.mirror_index = by_name.get(mimic[0]) if mimic else None
         self.state_names = list(self.profile.joint_names)
         self.state_indices = list(self.command_indices)
-        if self.mirror_index is not None and "panda_finger_joint2" not in self.state_names:
-            self.state_names.append("panda_finger_joint2")
+        if self.mirror_index is not None:
+            self.state_names.append(mimic[0])
             self.state_indices.append(self.mirror_index)
         self.finger_slot = self.profile.joint_names.index(self.profile.gripper_joints[0])
         # A link's index is its parent joint's index: these are the two finger pads.

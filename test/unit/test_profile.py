@@ -72,3 +72,16 @@ def test_bad_yaml_file_error_names_file(tmp_path):
     path.write_text(yaml.safe_dump(_mutate(("cameras", 0, "height"), 0)))
     with pytest.raises(ProfileError, match=r"bad.yaml: .*height"):
         load_profile(path)
+
+
+@pytest.mark.parametrize(("mimic", "gripper", "match"), [
+    (["panda_joint1"], None, "is a commanded joint"),
+    (["panda_finger_joint2"], [], "need a gripper joint"),
+])
+def test_gripper_mimic_joints_are_checked(mimic, gripper, match):
+    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+    data["gripper_mimic_joints"] = mimic
+    if gripper is not None:
+        data["gripper_joints"] = gripper
+    with pytest.raises(ProfileError, match=match):
+        profile_from_dict(data)
