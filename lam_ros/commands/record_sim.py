@@ -20,6 +20,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
+from lam_ros.core.commands import profile_topics
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros import qos
@@ -125,8 +126,7 @@ class RecorderSession:
 
 def recorded_topics(profile_name: str) -> set[str]:
     profile = load_profile(profile_name)
-    cameras = {c.topic for c in profile.cameras}
-    return {profile.joint_states_topic, profile.command.topic, "/clock", *cameras}
+    return {*profile_topics(profile), "/clock"}
 
 
 def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:

@@ -232,10 +232,9 @@ class Jogger:
         self.profile = profile
         self.kinematics = kinematics
         self.home = np.array(profile.home)
-        names = profile.joint_names
-        self.gripper = [i for i, n in enumerate(names) if n in profile.gripper_joints]
-        self.gripper_open = np.array([profile.joints[i].upper for i in self.gripper])
-        self.gripper_closed = np.array([profile.joints[i].lower for i in self.gripper])
+        self.gripper = [profile.slots(g)[0] for g in profile.grippers]
+        self.gripper_open = np.array([g.gripper.open for g in profile.grippers])
+        self.gripper_closed = np.array([g.gripper.closed for g in profile.grippers])
         self.reference: np.ndarray | None = None  # the last command sent
         # The gripper target stays latched from its button press until the other button (or
         # home): one press must drive the fingers all the way through the velocity clamp, and a

@@ -17,9 +17,11 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from lam_ros.core import features
+from lam_ros.core import commands, features
+from lam_ros.core.joint_merge import JointStateMerge, StaleSourceError
 from lam_ros.core.joints import reorder_by_name
-from lam_ros.core.profile import CameraSpec, RobotProfile
+from lam_ros.core.profile import CameraSpec, CommandGroup, RobotProfile
+from lam_ros.core.safety import SafetyConfig
 from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.bag_metadata import METADATA, BagError, read_metadata
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
@@ -28,7 +30,6 @@ from lam_ros.data.sync import Stream
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 # Receive and header clocks further apart than this are different clocks (wall vs sim time).
 CLOCK_MISMATCH_NS = 1_000_000_000
 
@@ -130,21 +131,14 @@ def decode_image(msg, msgtype: str, camera: CameraSpec) -> np.ndarray:
     return to_policy_size(rgb, camera.width, camera.height)
 
 
-def decode_command(msg, msgtype: str, log_ns: int,
-                   profile: RobotProfile) -> tuple[int, np.ndarray]:
-    """(stamp_ns, joint targets in profile order); headerless commands use the receive time."""
-    if msgtype == TRAJECTORY:
-        if not msg.points:
-            raise EpisodeBagError("JointTrajectory command without points")
-        targets = np.asarray(msg.points[0].positions, np.float64)
-        stamp = _stamp_ns(msg.header)
-        # A zero stamp means "start now" to joint_trajectory_controller.
-        return (stamp or log_ns), reorder_by_name(msg.joint_names, targets, profile.joint_names)
-    targets = np.asarray(msg.data, np.float64)
-    if targets.shape != (profile.n_joints,):
-        raise EpisodeBagError(f"command has {targets.size} values, profile {profile.name!r} "
-                              f"has {profile.n_joints} joints")
-    return log_ns, targets
+def decode_command(group: CommandGroup, msg, log_ns: int) -> tuple[int, np.ndarray]:
+    """(stamp_ns, targets in the group's joint order); headerless commands use the receive
+    time, and so does a trajectory stamped zero ("start now" to joint_trajectory_controller)."""
+    command = commands.decode(group, msg)
+    if not command.points:
+        raise EpisodeBagError(f"{group.topic}: JointTrajectory command without points")
+    targets = reorder_by_name(command.joint_names, command.points[0][1], group.joints)
+    return (command.stamp_ns or log_ns), targets
 
 
 def _non_finite_reason(non_finite: dict[str, list[int]]) -> str:
@@ -175,50 +169,87 @@ def read_episode(episode_dir: str | Path, profile: RobotProfile) -> RawEpisode:
 
 def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     cameras = {c.topic: c for c in profile.cameras}
-    command_topic = profile.command.topic
-    topics = {profile.joint_states_topic, command_topic, *cameras}
+    groups = {g.topic: g for g in profile.command_groups}
+    merge = JointStateMerge(profile.joint_names, profile.joint_state_topics,
+                            SafetyConfig.stale_after_periods * profile.control_period)
+    topics = {*profile.joint_state_topics, *groups, *cameras}
     warnings: list[str] = []
-    joints, commands, answered = [], [], []
+    joints: list = []
+    unmerged: list[str] = []  # why joint states could not be merged, one per dropped reading
+    commanded: dict[str, list] = {g.name: [] for g in profile.command_groups}
+    answered: dict[str, list[int]] = {g.name: [] for g in profile.command_groups}
     images: dict[str, list] = {c.name: [] for c in profile.cameras}
     non_finite: dict[str, list[int]] = {"joint state": [], "command": []}  # receive times
     last_joint_stamp = -1
     # The reader yields messages in receive order (log time, then file order).
     for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
         msg = TYPESTORE.deserialize_cdr(raw, msgtype)
-        if topic == profile.joint_states_topic:
-            positions = reorder_by_name(msg.name, np.asarray(msg.position, np.float64),
-                                        profile.joint_names)
+        if topic in merge.topics:
+            stamp = _stamp_ns(msg.header)
+            try:
+                positions = merge.add(topic, msg.name, np.asarray(msg.position, np.float64),
+                                      stamp * 1e-9)
+            except StaleSourceError as exc:
+                unmerged.append(str(exc))
+                continue
+            if positions is None:
+                continue
             if not np.isfinite(positions).all():
                 non_finite["joint state"].append(log_ns)
                 continue
-            last_joint_stamp = _stamp_ns(msg.header)
-            joints.append((last_joint_stamp, log_ns, positions))
-        elif topic == command_topic:
-            stamp, targets = decode_command(msg, msgtype, log_ns, profile)
+            last_joint_stamp = stamp
+            joints.append((stamp, log_ns, positions))
+        elif topic in groups:
+            group = groups[topic]
+            stamp, targets = decode_command(group, msg, log_ns)
             if not np.isfinite(targets).all():
                 non_finite["command"].append(log_ns)
                 continue
-            commands.append((stamp, log_ns, targets))
-            answered.append(last_joint_stamp)
+            commanded[group.name].append((stamp, log_ns, targets))
+            answered[group.name].append(last_joint_stamp)
         else:
             camera = cameras[topic]
             images[camera.name].append((_stamp_ns(msg.header), log_ns,
                                         decode_image(msg, msgtype, camera)))
     if any(non_finite.values()):
         warnings.append(f"{episode_dir}: {_non_finite_reason(non_finite)}")
-    joint_stream = _to_stream(joints, f"joint state ({profile.joint_states_topic})",
+    if unmerged:
+        warnings.append(f"{episode_dir}: {len(unmerged)} joint state(s) not merged "
+                        f"(first: {unmerged[0]})")
+    joint_stream = _to_stream(joints, f"joint state ({', '.join(profile.joint_state_topics)})",
                               len(non_finite["joint state"]))
-    if profile.command.interface == "float64_multi_array" and commands:
-        stamps = place_headerless_commands(np.array([c[1] for c in commands], np.int64),
-                                           np.array(answered, np.int64), joint_stream,
-                                           int(1e9 / profile.control_hz), warnings)
-        commands = [(int(t), log, v) for t, (_, log, v) in zip(stamps, commands, strict=True)]
-    command_stream = _to_stream(commands, f"command ({command_topic})",
-                                len(non_finite["command"]))
+    group_streams = []
+    for group in profile.command_groups:
+        rows = commanded[group.name]
+        if group.interface != "joint_trajectory" and rows:
+            stamps = place_headerless_commands(
+                np.array([c[1] for c in rows], np.int64),
+                np.array(answered[group.name], np.int64), joint_stream,
+                int(1e9 / profile.control_hz), warnings)
+            rows = [(int(t), log, v) for t, (_, log, v) in zip(stamps, rows, strict=True)]
+        group_streams.append(_to_stream(rows, f"command ({group.topic})",
+                                        len(non_finite["command"])))
     image_streams = {name: _to_stream(rows, f"camera {name!r} image")
                      for name, rows in images.items()}
-    return RawEpisode(episode_dir, read_custom_data(episode_dir), joint_stream, command_stream,
-                      image_streams, warnings)
+    return RawEpisode(episode_dir, read_custom_data(episode_dir), joint_stream,
+                      join_groups(profile, group_streams), image_streams, warnings)
+
+
+def join_groups(profile: RobotProfile, streams: list[Stream]) -> Stream:
+    """Full command vectors (profile order) from one stream per command group: at every stamp
+    any group commanded, each group's latest command at or before it, from the first stamp at
+    which every group has one."""
+    if len(streams) == 1:
+        return streams[0]
+    stamps = np.unique(np.concatenate([s.stamps_ns for s in streams]))
+    stamps = stamps[stamps >= max(s.stamps_ns[0] for s in streams)]
+    values = np.empty((len(stamps), profile.n_joints))
+    log_ns = np.zeros(len(stamps), np.int64)
+    for group, stream in zip(profile.command_groups, streams, strict=True):
+        latest = np.searchsorted(stream.stamps_ns, stamps, side="right") - 1
+        values[:, profile.slots(group)] = stream.values[latest]
+        log_ns = np.maximum(log_ns, stream.log_ns[latest])
+    return Stream(stamps, values, log_ns)
 
 
 def place_headerless_commands(receive_ns: np.ndarray, answered_ns: np.ndarray, joints: Stream,

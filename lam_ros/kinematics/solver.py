@@ -33,8 +33,13 @@ class Kinematics:
         keep = {full.getJointId(n) for n in profile.joint_names}
         locked = [j for j in range(1, full.njoints) if j not in keep]
         self.model = pin.buildReducedModel(full, locked, pin.neutral(full))
+        # The grasp point: the end-effector link moved by the profile's tool_offset.
+        link = self.model.frames[self.model.getFrameId(profile.end_effector_link)]
+        offset = pin.SE3(np.eye(3), np.asarray(profile.tool_offset, dtype=np.float64))
+        self.frame = self.model.addFrame(pin.Frame(
+            "lam_ros_tool", link.parentJoint, self.model.getFrameId(profile.end_effector_link),
+            link.placement * offset, pin.FrameType.OP_FRAME))
         self.data = self.model.createData()
-        self.frame = self.model.getFrameId(profile.end_effector_link)
         self.index = [self.model.joints[self.model.getJointId(n)].idx_q
                       for n in profile.joint_names]
         self.gripper = [k for k, n in enumerate(profile.joint_names)
@@ -48,7 +53,7 @@ class Kinematics:
         return q
 
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """End-effector position (m) and quaternion (x, y, z, w) for joint positions q."""
+        """Grasp point position (m) and quaternion (x, y, z, w) for joint positions q."""
         pin.framesForwardKinematics(self.model, self.data, self._q(np.asarray(q, float)))
         placement = self.data.oMf[self.frame]
         return placement.translation.copy(), pin.Quaternion(placement.rotation).coeffs().copy()

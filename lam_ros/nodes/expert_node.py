@@ -13,14 +13,13 @@ import rclpy
 from geometry_msgs.msg import PoseArray
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
 
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
-from lam_ros.ros.convert import joint_positions
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.config import ExpertConfig
 from lam_ros.sim.expert import ScriptedExpert
@@ -43,14 +42,13 @@ class ExpertNode(Node):
         self.last_tick_ns = -1
         self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
-        self.messages.subscribe(JointState, self.profile.joint_states_topic,
-                                self._on_joint_state, qos.SENSOR)
+        JointStateInput(self, self.messages, self.profile, self._on_joint_positions)
         self.messages.subscribe(PoseArray, self.config.object_poses_topic, self._on_poses,
                                 qos.SENSOR)
         self.create_timer(self.profile.control_period, self._on_tick)
 
-    def _on_joint_state(self, msg: JointState) -> None:
-        self.joints = joint_positions(msg, self.profile.joint_names)  # a bad one raises
+    def _on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
+        self.joints = positions
 
     def _on_poses(self, msg: PoseArray) -> None:
         if len(msg.poses) >= 2:

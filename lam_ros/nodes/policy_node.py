@@ -1,7 +1,7 @@
 """policy_node: runs an exported ONNX policy at the control rate, through the safety filter.
 
-Subscribes the profile's cameras and joint states, publishes joint targets on the profile's command
-topic (Float64MultiArray or JointTrajectory). Starts disabled: ``~/enable`` (std_srvs/SetBool)
+Subscribes the profile's cameras and joint states, publishes joint targets to each of the profile's
+command groups in its interface. Starts disabled: ``~/enable`` (std_srvs/SetBool)
 switches it on and off. Reports provider, latencies, rate and fault counters on /diagnostics.
 A model that does not fit the robot ends the node with one log line and exit code 1.
 """
@@ -18,7 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, JointState, Joy
+from sensor_msgs.msg import CompressedImage, Image, Joy
 from std_srvs.srv import SetBool
 
 from lam_ros.core import safety
@@ -37,12 +37,9 @@ from lam_ros.policy.controller import (
 from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyRuntime
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
-from lam_ros.ros.convert import (
-    image_to_rgb,
-    joint_positions,
-    stamp_to_sec,
-)
+from lam_ros.ros.convert import image_to_rgb, stamp_to_sec
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
 
@@ -112,14 +109,15 @@ class PolicyNode(Node):
             ChunkScheduler(profile.control_period, config.ensemble_coefficient),
             config.deadman_timeout_s if self.deadman_button >= 0 else None)
         self.input_topics = {camera.name: camera.topic for camera in profile.cameras}
-        self.input_topics[JOINTS] = profile.joint_states_topic
         self.messages = MessageGuard(self)
         for camera in profile.cameras:
             self.messages.subscribe(CompressedImage if camera.compressed else Image, camera.topic,
                                     lambda msg, name=camera.name: self.on_image(name, msg),
                                     qos.SENSOR)
-        self.messages.subscribe(JointState, profile.joint_states_topic, self.on_joint_state,
-                                qos.SENSOR)
+        self.joint_states = JointStateInput(self, self.messages, profile,
+                                            self.controller.on_joint_positions,
+                                            config.stale_after_periods)
+        self.input_topics[JOINTS] = self.joint_states.topic
         self.commands = CommandPublisher(self, profile)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(profile.control_period, self.on_tick)
@@ -158,10 +156,6 @@ class PolicyNode(Node):
         rgb = (compressed_to_rgb(msg.data) if isinstance(msg, CompressedImage)
                else image_to_rgb(msg))
         self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
-
-    def on_joint_state(self, msg: JointState) -> None:
-        positions = joint_positions(msg, self.profile.joint_names)  # a joint missing raises
-        self.controller.on_joint_positions(stamp_to_sec(msg.header.stamp), positions)
 
     def on_joy(self, msg: Joy) -> None:
         buttons = msg.buttons

@@ -23,6 +23,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from lam_ros.core import features
+from lam_ros.core.commands import profile_topics
 from lam_ros.core.profile import load_profile
 from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
 from lam_ros.data.recording import EpisodeRecorder
@@ -75,21 +76,6 @@ class RecorderConfig:
         bad = [t for t in self.topics_when_present if t and not t.startswith("/")]
         if bad:
             raise ValueError(f"topics_when_present must be absolute topic names, got {bad}")
-
-
-def profile_topics(profile) -> dict[str, str]:
-    """Topic -> message type that every episode of this robot records."""
-    command_type = {"float64_multi_array": "std_msgs/msg/Float64MultiArray",
-                    "joint_trajectory": "trajectory_msgs/msg/JointTrajectory"}
-    # Subscriptions are made in this order, and a single-threaded executor serves messages that
-    # are ready together in that order: the command first, so a command is logged before the
-    # joint state its execution produced (a lockstep sim answers within milliseconds).
-    topics = {profile.command.topic: command_type[profile.command.interface],
-              profile.joint_states_topic: "sensor_msgs/msg/JointState"}
-    for cam in profile.cameras:
-        image_type = "CompressedImage" if cam.compressed else "Image"
-        topics[cam.topic] = f"sensor_msgs/msg/{image_type}"
-    return topics
 
 
 def message_class(msgtype: str):

@@ -2,9 +2,11 @@
 
 It is the clock source: its own timer runs on the steady wall clock (never on /clock), and after
 every step it publishes camera images, /joint_states, ~/object_poses and ~/task_success stamped
-with sim time, then /clock. Commands come as Float64MultiArray on the profile's command topic or
-as JointTrajectory (see CommandGuard.check_trajectory for which point is used); both pass the
-command guard, so a malformed command never reaches the motors and the robot holds.
+with sim time, then /clock. Each command group of the profile is a simulated controller on the
+group's topic in its interface (see CommandGuard.check_trajectory for which trajectory point is
+used); every command passes that group's guard, so a malformed command never reaches the motors
+and the robot holds. When the profile lists more than one joint-state topic, each gripper (its
+joint and mirrors) reports on the next one, as a separate gripper driver would.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
 
-from lam_ros.core.profile import RobotProfile, load_profile
+from lam_ros.core import commands
+from lam_ros.core.joint_merge import split_by_topic
+from lam_ros.core.profile import CommandGroup, RobotProfile, load_profile
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
-from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp, stamp_to_sec
+from lam_ros.ros.command_publisher import MESSAGE_CLASSES
+from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
@@ -37,8 +41,6 @@ from lam_ros.sim.stepping import StepGate
 from lam_ros.sim.world import CAMERAS, PickPlaceWorld
 
 POLL_S = 0.002  # wall seconds between step-gate checks
-POSITIONS_TOPIC = "/forward_position_controller/commands"
-TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
 WARN_EVERY_S = 2.0
 
 
@@ -66,14 +68,6 @@ def sim_cameras(profile: RobotProfile, config: SimConfig) -> list[SimCamera]:
         raise ValueError(f"profile {profile.name!r} camera(s) {unknown} have no simulated "
                          f"counterpart; the sim renders {sorted(CAMERAS)}")
     return cameras
-
-
-def command_topics(profile: RobotProfile) -> tuple[str, str]:
-    """Topics for position arrays and for trajectories: the profile's own for its interface,
-    the standard ros2_control controller topic for the other."""
-    if profile.command.interface == "joint_trajectory":
-        return POSITIONS_TOPIC, profile.command.topic
-    return profile.command.topic, TRAJECTORY_TOPIC
 
 
 def camera_image(rgb: np.ndarray, camera: SimCamera, stamp) -> Image:
@@ -105,24 +99,25 @@ class SimNode(Node):
             "seed", "lockstep", "lockstep_timeout_s", "real_time_factor", "publish_side_view"))
         self.profile = load_profile(self.config.profile)
         self.world = PickPlaceWorld(self.profile, self.config.seed)
-        self.guard = CommandGuard(self.profile)
         self.rejected = 0
         self.gate = StepGate(self.profile.control_period, self.config.real_time_factor,
-                             self.config.lockstep, self.config.lockstep_timeout_s)
+                             self.config.lockstep, self.config.lockstep_timeout_s,
+                             tuple(g.name for g in self.profile.command_groups))
         self.cameras = sim_cameras(self.profile, self.config)
         self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
                            for c in self.cameras}
-        self.joint_pub = self.create_publisher(JointState, self.profile.joint_states_topic,
-                                               qos.SENSOR)
+        self.joint_split = split_by_topic(self.profile, self.world.joint_state()[0])
+        self.joint_pubs = {topic: self.create_publisher(JointState, topic, qos.SENSOR)
+                           for topic in self.joint_split}
         self.poses_pub = self.create_publisher(PoseArray, "~/object_poses", qos.SENSOR)
         self.success_pub = self.create_publisher(Bool, "~/task_success", qos.STATUS)
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
-        positions_topic, trajectory_topic = command_topics(self.profile)
         self.messages = MessageGuard(self)
-        self.messages.subscribe(Float64MultiArray, positions_topic, self._on_positions,
-                                qos.COMMAND)
-        self.messages.subscribe(JointTrajectory, trajectory_topic, self._on_trajectory,
-                                qos.COMMAND)
+        for group in self.profile.command_groups:
+            guard = CommandGuard(self.profile, group)
+            self.messages.subscribe(MESSAGE_CLASSES[group.interface], group.topic,
+                                    lambda msg, g=group, c=guard: self._on_command(g, c, msg),
+                                    qos.COMMAND)
         self.create_service(Trigger, "~/reset", self._on_reset)
         # The sim is the clock source, so it paces itself by the wall clock, never by /clock.
         self.wall = Clock(clock_type=ClockType.STEADY_TIME)
@@ -135,22 +130,21 @@ class SimNode(Node):
         self.config = config  # profile and cameras are read at start; seed applies on reset
         self.gate.configure(config.real_time_factor, config.lockstep, config.lockstep_timeout_s)
 
-    def _on_positions(self, msg: Float64MultiArray) -> None:
-        self._apply(self.guard.check_positions(msg.data))
+    def _on_command(self, group: CommandGroup, guard: CommandGuard, msg) -> None:
+        result = guard.check(commands.decode(group, msg), self.profile.control_period)
+        self._apply(group, result)
 
-    def _on_trajectory(self, msg: JointTrajectory) -> None:
-        points = [(stamp_to_sec(p.time_from_start), p.positions) for p in msg.points]
-        self._apply(self.guard.check_trajectory(msg.joint_names, points,
-                                                self.profile.control_period))
-
-    def _apply(self, result: GuardResult) -> None:
+    def _apply(self, group: CommandGroup, result: GuardResult) -> None:
         self.rejected += not result.accepted
         if result.reason:  # throttled: the count says how many went by unlogged
-            self.get_logger().warning(f"command {result.reason} ({self.rejected} rejected so far)",
+            self.get_logger().warning(f"{group.topic}: command {result.reason} "
+                                      f"({self.rejected} rejected so far)",
                                       throttle_duration_sec=WARN_EVERY_S)
         if result.accepted:
-            self.world.apply_command(result.positions)
-            self.gate.command_arrived()
+            target = self.world.command.copy()  # the other groups keep their targets
+            target[self.profile.slots(group)] = result.positions
+            self.world.apply_command(target)
+            self.gate.command_arrived(group.name)
 
     def _on_timer(self) -> None:
         now = self.wall.now().nanoseconds * 1e-9
@@ -166,7 +160,11 @@ class SimNode(Node):
                 continue  # switched off at run time: the side view costs more than the rest
             rgb = self.world.render(camera.name, (camera.width, camera.height))
             self.image_pubs[camera.name].publish(camera_image(rgb, camera, stamp))
-        self.joint_pub.publish(joint_state(*self.world.joint_state(), stamp))
+        names, positions, velocities = self.world.joint_state()
+        # The base topic last: a merging reader then has this step's gripper state already.
+        for topic, index in reversed(self.joint_split.items()):
+            self.joint_pubs[topic].publish(joint_state(
+                [names[k] for k in index], positions[index], velocities[index], stamp))
         self.poses_pub.publish(object_poses(self.world, stamp))
         self.success_pub.publish(Bool(data=self.world.success()))
         self.clock_pub.publish(ClockMsg(clock=stamp))

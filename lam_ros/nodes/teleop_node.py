@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import JointState, Joy
+from sensor_msgs.msg import Joy
 from std_srvs.srv import SetBool, Trigger
 
 from lam_ros.core import teleop
@@ -26,10 +26,9 @@ from lam_ros.core.safety import PositionReadings, SafetyFilter
 from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
 from lam_ros.kinematics import Kinematics
 from lam_ros.launcher import exit_with_parent
-from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
-from lam_ros.ros.convert import joint_positions, stamp_to_sec
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
 
@@ -52,8 +51,7 @@ class TeleopNode(Node):
         self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
-        self.messages.subscribe(JointState, self.profile.joint_states_topic, self._on_joint_state,
-                             qos.SENSOR)
+        JointStateInput(self, self.messages, self.profile, self._on_joint_positions)
         self.calls = EpisodeCalls(self.config.recorder_timeout_s)
         self._pending_future = None
         self.episode_log: list[tuple[str, bool, str]] = []  # (event, accepted, message)
@@ -76,10 +74,10 @@ class TeleopNode(Node):
         for event in self.mapper.on_joy(msg.axes, msg.buttons, time.monotonic()):
             self.request_episode(event)
 
-    def _on_joint_state(self, msg: JointState) -> None:
-        self.measured = joint_positions(msg, self.profile.joint_names)  # raises on a bad one
-        self.measured_time = stamp_to_sec(msg.header.stamp)
-        self.readings.add(self.measured)
+    def _on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
+        self.measured = positions
+        self.measured_time = stamp_s
+        self.readings.add(positions)
 
     def _tick(self) -> None:
         self.ticks += 1

@@ -40,6 +40,9 @@ class PolicyCard:
     schema_version: int = SCHEMA_VERSION
     package_version: str = ""
     training: dict[str, Any] = field(default_factory=dict)  # data summary, steps, config
+    # Which action slots drive which command group (controller); empty on cards written before
+    # command groups, whose slots are fixed by joint_names alone.
+    command_groups: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def for_profile(cls, profile: RobotProfile, chunk: int, **extra: Any) -> PolicyCard:
@@ -53,6 +56,7 @@ class PolicyCard:
             robot=profile.name,
             profile_hash=profile.fingerprint(),
             package_version=__version__,
+            command_groups={g.name: profile.slots(g) for g in profile.command_groups},
             **extra,
         )
 
@@ -84,6 +88,10 @@ class PolicyCard:
             raise CardMismatchError(
                 f"cameras: model has {[asdict(c) for c in self.cameras]}, "
                 f"profile {profile.name!r} has {[asdict(c) for c in expected.cameras]}")
+        if self.command_groups and self.command_groups != expected.command_groups:
+            raise CardMismatchError(
+                f"command_groups: model drives {self.command_groups}, "
+                f"profile {profile.name!r} has {expected.command_groups}")
         if abs(self.control_hz - expected.control_hz) > 1e-9:
             raise CardMismatchError(
                 f"control_hz: model was trained at {self.control_hz} Hz, "

@@ -1,37 +1,50 @@
-"""The one way lam_ros nodes command a robot (teleop, policy, expert).
+"""The one way lam_ros nodes command a robot (teleop, policy, expert): one publisher per command
+group of the profile, each in its group's interface.
 
-The profile chooses the interface: a forward_command_controller's Float64MultiArray, or a
-joint_trajectory_controller's JointTrajectory with one point reached a control period after its
-stamp. Every command expires: a JointTrajectory is stamped with the time it was decided for (a
-controller drops one that arrives after it ended), and the publisher's QoS lifespan is one
-control period, so DDS never delivers or re-sends a command after its slot.
+A forward_command_controller takes a Float64MultiArray, a joint_trajectory_controller a
+JointTrajectory with one point reached a control period after its stamp, a single-value gripper
+driver a Float64. Every command expires: a JointTrajectory is stamped with the time it was
+decided for (a controller drops one that arrives after it ended), and every publisher's QoS
+lifespan is one control period, so DDS never delivers or re-sends a command after its slot.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from lam_ros.core.profile import RobotProfile
+from lam_ros.core.profile import CommandGroup, RobotProfile
 from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, sec_to_stamp, trajectory_command
+
+MESSAGE_CLASSES = {"float64_multi_array": Float64MultiArray, "joint_trajectory": JointTrajectory,
+                   "float64": Float64}
+
+
+def group_message(group: CommandGroup, values: np.ndarray, decided_at_s: float,
+                  period_s: float):
+    """One group's command message for targets ``values`` (the group's joint order)."""
+    if group.interface == "joint_trajectory":
+        return trajectory_command(group.joints, [(period_s, values)], sec_to_stamp(decided_at_s))
+    if group.interface == "float64":
+        return Float64(data=float(values[0]))
+    return float64_command(values)
 
 
 class CommandPublisher:
     def __init__(self, node: Node, profile: RobotProfile):
         self.profile = profile
-        self.trajectory = profile.command.interface == "joint_trajectory"
-        self.publisher = node.create_publisher(
-            JointTrajectory if self.trajectory else Float64MultiArray, profile.command.topic,
-            qos.command(profile.control_period))
+        self.groups = [(group, profile.slots(group),
+                        node.create_publisher(MESSAGE_CLASSES[group.interface], group.topic,
+                                              qos.command(profile.control_period)))
+                       for group in profile.command_groups]
 
     def publish(self, positions: np.ndarray, decided_at_s: float) -> None:
-        """Joint targets (profile order) decided for ROS time ``decided_at_s``."""
-        if self.trajectory:
-            self.publisher.publish(trajectory_command(
-                self.profile.joint_names, [(self.profile.control_period, positions)],
-                sec_to_stamp(decided_at_s)))
-        else:
-            self.publisher.publish(float64_command(positions))
+        """Joint targets (profile order) decided for ROS time ``decided_at_s``: every group's
+        share goes out on its own topic."""
+        positions = np.asarray(positions, dtype=np.float64)
+        for group, slots, publisher in self.groups:
+            publisher.publish(group_message(group, positions[slots], decided_at_s,
+                                            self.profile.control_period))

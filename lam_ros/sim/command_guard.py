@@ -1,4 +1,6 @@
-"""What the simulated hardware does with an incoming command, before it reaches the motors.
+"""What a simulated controller does with an incoming command, before it reaches the motors.
+
+One guard per command group (the joints one controller takes).
 
 Malformed commands (wrong length, non-finite values, unknown or missing joint names, an empty
 trajectory) are rejected: the robot keeps its last target. Finite values outside the joint limits
@@ -13,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lam_ros.core.profile import RobotProfile
+from lam_ros.core.commands import GroupCommand
+from lam_ros.core.profile import CommandGroup, RobotProfile
 
 
 @dataclass(frozen=True)
 class GuardResult:
-    positions: np.ndarray | None  # joint targets in profile order, None when rejected
+    positions: np.ndarray | None  # joint targets in the group's order, None when rejected
     reason: str = ""  # why it was rejected or changed; empty for a clean command
 
     @property
@@ -27,13 +30,21 @@ class GuardResult:
 
 
 class CommandGuard:
-    def __init__(self, profile: RobotProfile):
-        self.names = profile.joint_names
-        self.lower = np.array([j.lower for j in profile.joints])
-        self.upper = np.array([j.upper for j in profile.joints])
+    def __init__(self, profile: RobotProfile, group: CommandGroup):
+        self.group = group
+        self.names = group.joints
+        joints = [profile.joints[k] for k in profile.slots(group)]
+        self.lower = np.array([j.lower for j in joints])
+        self.upper = np.array([j.upper for j in joints])
+
+    def check(self, command: GroupCommand, period_s: float) -> GuardResult:
+        """A decoded command of this group's interface."""
+        if self.group.interface == "joint_trajectory":
+            return self.check_trajectory(command.joint_names, command.points, period_s)
+        return self.check_positions(command.points[0][1])
 
     def check_positions(self, values: Sequence[float]) -> GuardResult:
-        """A Float64MultiArray command: one position per profile joint, profile order."""
+        """A position array: one position per group joint, the group's order."""
         positions = np.asarray(values, dtype=float).ravel()
         if positions.size != len(self.names):
             return GuardResult(None, f"rejected: {positions.size} values for "

@@ -10,27 +10,24 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx_models import constant_chunk_model, default_card, hold_model, nan_when_lit_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from robot_topics import RobotTopics
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState, Joy
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
-from trajectory_msgs.msg import JointTrajectory
 from waiting import wait_for
 
 from lam_ros.core import safety
-from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
 from lam_ros.policy.controller import DEADMAN_RELEASED, JOINTS
 from lam_ros.ros import qos
-from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
+from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
 
 pytestmark = pytest.mark.ros
 
@@ -47,30 +44,17 @@ class StandInRobot(Node):
         self.camera_on = True
         self.nan_joint_state = False
         self.deadman_held = False
-        self.commands: list[np.ndarray] = []
-        self.trajectories: list[JointTrajectory] = []
-        self.joints_pub = self.create_publisher(JointState, profile.joint_states_topic,
-                                                qos.SENSOR)
+        self.topics = RobotTopics(self, profile, self.on_command)
+        self.commands = self.topics.commands  # full vectors, one per tick
         self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
                            for c in profile.cameras}
-        if profile.command.interface == "joint_trajectory":
-            self.create_subscription(JointTrajectory, profile.command.topic, self.on_trajectory,
-                                     qos.COMMAND)
-        else:
-            self.create_subscription(Float64MultiArray, profile.command.topic, self.on_command,
-                                     qos.COMMAND)
         self.enable_client = self.create_client(SetBool, "/policy_node/enable")
         self.sim_time: float | None = None  # set: publish /clock and stamp with it
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         self.create_timer(0.05, self.publish_observation)
 
-    def on_command(self, msg):
-        self.commands.append(np.array(msg.data))
-        self.positions = np.array(msg.data)
-
-    def on_trajectory(self, msg):
-        self.trajectories.append(msg)
-        self.commands.append(np.array(msg.points[-1].positions))
+    def on_command(self, command):
+        self.positions = command
 
     def publish_observation(self):
         stamp = self.get_clock().now().to_msg()
@@ -81,7 +65,7 @@ class StandInRobot(Node):
         positions = self.positions.copy()
         if self.nan_joint_state:
             positions[2] = math.nan
-        self.joints_pub.publish(joint_state(self.profile.joint_names, positions, None, stamp))
+        self.topics.publish_joint_states(positions, stamp)
         if self.camera_on:
             for camera in self.profile.cameras:
                 rgb = np.full((camera.height, camera.width, 3), 90, np.uint8)
@@ -89,10 +73,9 @@ class StandInRobot(Node):
 
 
 class Graph:
-    def __init__(self, context, profile, model, profile_path="panda_sim", pre_start=None,
-                 **params):
+    def __init__(self, context, profile, model, profile_path=None, pre_start=None, **params):
         overrides = [Parameter("model", value=str(model)),
-                     Parameter("profile", value=profile_path),
+                     Parameter("profile", value=profile_path or profile.name),
                      Parameter("diagnostics_period_s", value=0.2)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
         self.policy = PolicyNode(context=context, parameter_overrides=overrides)
@@ -104,7 +87,7 @@ class Graph:
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-        wait_for(lambda: self.robot.joints_pub.get_subscription_count() > 0, what="DDS match")
+        wait_for(self.robot.topics.subscribed, what="DDS match")
 
     def set_enabled(self, enabled: bool):
         client = self.robot.enable_client
@@ -147,7 +130,7 @@ class Graph:
 def graph_for(rclpy_context):
     graphs = []
 
-    def make(profile, model, profile_path="panda_sim", pre_start=None, **params):
+    def make(profile, model, profile_path=None, pre_start=None, **params):
         graphs.append(Graph(rclpy_context, profile, model, profile_path, pre_start, **params))
         return graphs[-1]
 
@@ -261,30 +244,29 @@ def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, pr
     assert controller.safety.enabled
 
 
-def trajectory_profile_yaml(tmp_path):
-    """panda_sim with a joint_trajectory_controller command interface, as a profile file."""
-    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
-    data["command"] = {"interface": "joint_trajectory",
-                       "topic": "/joint_trajectory_controller/joint_trajectory"}
-    path = tmp_path / "panda_trajectory.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def test_joint_trajectory_interface(tmp_path, profile, graph_for):
-    path = trajectory_profile_yaml(tmp_path)
-    trajectory_profile = load_profile(path)
-    model = hold_model(tmp_path / "hold.onnx", trajectory_profile, offset=-0.002)
-    graph = graph_for(trajectory_profile, model, profile_path=str(path))
+def test_a_gripper_on_its_own_controller_and_topics_is_driven(tmp_path, graph_for):
+    """xarm6_sim: the arm takes trajectories, the gripper a Float64 of its own, and the gripper
+    reports on its own joint-state topic; the node merges the states and drives both."""
+    xarm = load_profile("xarm6_sim")
+    arm, gripper = xarm.command_groups
+    graph = graph_for(xarm, hold_model(tmp_path / "hold.onnx", xarm, offset=0.002))
     graph.set_enabled(True)
-    wait_for(lambda: len(graph.robot.trajectories) >= 2, what="trajectories")
-    msg = graph.robot.trajectories[0]
-    assert list(msg.joint_names) == list(trajectory_profile.joint_names)
-    assert len(msg.points) == 1
-    duration = msg.points[0].time_from_start
-    assert duration.sec + duration.nanosec * 1e-9 == pytest.approx(profile.control_period)
-    np.testing.assert_allclose(msg.points[0].positions, np.array(profile.home) - 0.002,
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="commands to both groups")
+    trajectory = graph.robot.topics.messages[arm.topic][0]
+    assert list(trajectory.joint_names) == list(arm.joints) and len(trajectory.points) == 1
+    duration = trajectory.points[0].time_from_start
+    assert duration.sec + duration.nanosec * 1e-9 == pytest.approx(xarm.control_period)
+    home = np.array(xarm.home)
+    np.testing.assert_allclose(trajectory.points[0].positions, home[xarm.slots(arm)] + 0.002,
                                atol=1e-5)
+    opening = graph.robot.topics.messages[gripper.topic][0]
+    assert opening.data == pytest.approx(home[xarm.slots(gripper)][0] + 0.002, abs=1e-5)
+    # Without the gripper's joint states the robot's state is incomplete: the policy holds.
+    gripper_states = xarm.joint_state_topics[1]
+    graph.robot.topics.joint_pubs[gripper_states].publish = lambda msg: None
+    assert graph.held_for(safety.STALE_OBSERVATION) >= 3
+    assert "dropped_messages." + xarm.joint_state_topics[0] in str(
+        graph.policy.messages.report())
 
 
 def test_diagnostics_report_provider_and_counters(tmp_path, profile, graph_for):
@@ -314,27 +296,35 @@ def test_mismatched_card_exits_non_zero_naming_the_field(tmp_path, profile, fiel
     model = hold_model(tmp_path / "bad.onnx", profile, card_json=json.dumps(card))
     done = subprocess.run(
         [sys.executable, "-m", "lam_ros.nodes.policy_node", "--ros-args", "-p",
-         f"model:={model}", "-p", "profile:=panda_sim"], capture_output=True, text=True,
+         f"model:={model}", "-p", f"profile:={profile.name}"], capture_output=True, text=True,
         timeout=60)
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert f"does not fit robot 'panda_sim': {field}:" in output
+    assert f"does not fit robot '{profile.name}': {field}:" in output
     assert "Traceback" not in output
 
 
-def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclpy_context):
-    """policy_node (JointTrajectory out, on sim time) against the real sim_node process."""
-    trajectory_yaml = trajectory_profile_yaml(tmp_path)
-    model = hold_model(tmp_path / "creep.onnx", load_profile(trajectory_yaml), offset=-0.05)
-    specs = [NodeSpec("sim_node", params={"profile": str(trajectory_yaml)}),
+def test_the_policy_moves_sim_node_arm_and_gripper(tmp_path, profile, rclpy_context):
+    """policy_node (on sim time) against the real sim_node process: every command group moves."""
+    gripper = profile.grippers[0]
+    spec = profile.joints[profile.slots(gripper)[0]]
+    # Creep away from the gripper's home limit, so the gripper can follow too.
+    sign = 1.0 if profile.home[profile.slots(gripper)[0]] <= spec.lower else -1.0
+    model = hold_model(tmp_path / "creep.onnx", profile, offset=sign * 0.05)
+    specs = [NodeSpec("sim_node", params={"profile": profile.name}),
              NodeSpec("policy_node", use_sim_time=True,
-                      params={"profile": str(trajectory_yaml), "model": str(model)})]
+                      params={"profile": profile.name, "model": str(model)})]
     with NodeGroup(specs, log_dir=tmp_path / "logs") as group:
         probe = Node("probe", context=rclpy_context)
-        joint1 = []
-        probe.create_subscription(
-            JointState, "/joint_states",
-            lambda m: joint1.append(m.position[list(m.name).index("panda_joint1")]), qos.SENSOR)
+        joint1, fingers = [], []
+        record = {profile.arm_joints[0]: joint1, gripper.joints[0]: fingers}
+
+        def on_joint_state(msg):
+            for name, value in zip(msg.name, msg.position, strict=True):
+                if name in record:
+                    record[name].append(value)
+        for topic in profile.joint_state_topics:
+            probe.create_subscription(JointState, topic, on_joint_state, qos.SENSOR)
         enable = probe.create_client(SetBool, "/policy_node/enable")
         executor = SingleThreadedExecutor(context=rclpy_context)
         executor.add_node(probe)
@@ -343,12 +333,15 @@ def test_joint_trajectory_from_the_policy_moves_sim_node(tmp_path, profile, rclp
         try:
             assert enable.wait_for_service(timeout_sec=30), group.log("policy_node")
             wait_for(lambda: joint1, what="sim joint states")
-            start = joint1[-1]
+            wait_for(lambda: fingers, what="sim gripper joint states")
+            start, opening = joint1[-1], fingers[-1]
             future = enable.call_async(SetBool.Request(data=True))
             wait_for(future.done, what="~/enable answer")
-            # The policy asks for 0.05 rad below the measured joint 1 every tick: the sim follows.
-            wait_for(lambda: joint1[-1] < start - 0.2, timeout=30,
+            # The policy asks for 0.05 past the measured state every tick: the sim follows.
+            wait_for(lambda: sign * (joint1[-1] - start) > 0.2, timeout=30,
                      what=f"joint 1 to follow the policy (from {start})")
+            wait_for(lambda: sign * (fingers[-1] - opening) > 0.2 * (spec.upper - spec.lower),
+                     timeout=30, what=f"the gripper to follow the policy (from {opening})")
             assert group.dead() == {}
             assert "rejected" not in group.log("sim_node")
         finally:
@@ -389,7 +382,7 @@ def test_a_camera_that_never_publishes_is_a_warning_naming_its_topic(tmp_path, p
     wait_for(lambda: any(topic in s.message for s in reports), what="a warning naming the camera")
     status = next(s for s in reports if topic in s.message)
     assert status.level == DiagnosticStatus.WARN
-    assert profile.joint_states_topic not in status.message  # joint states do arrive
+    assert profile.joint_state_topics[0] not in status.message  # joint states do arrive
 
 
 def test_enable_false_is_served_while_a_tick_is_inside_inference(tmp_path, profile, graph_for,
@@ -441,17 +434,16 @@ def test_enable_false_is_served_while_a_tick_is_inside_inference(tmp_path, profi
     assert answered < stall["returned"][returned]
 
 
-def test_commands_carry_an_expiry(tmp_path, profile, graph_for):
-    path = trajectory_profile_yaml(tmp_path)
-    trajectory_profile = load_profile(path)
-    graph = graph_for(trajectory_profile, hold_model(tmp_path / "hold.onnx", trajectory_profile),
-                      profile_path=str(path))
+def test_commands_carry_an_expiry(tmp_path, graph_for):
+    xarm = load_profile("xarm6_sim")  # its arm takes stamped trajectories
+    graph = graph_for(xarm, hold_model(tmp_path / "hold.onnx", xarm))
     graph.set_enabled(True)
-    wait_for(lambda: len(graph.robot.trajectories) >= 2, what="trajectories")
-    stamp = graph.robot.trajectories[-1].header.stamp
+    wait_for(lambda: len(graph.robot.commands) >= 2, what="commands")
+    stamp = graph.robot.topics.messages[xarm.command_groups[0].topic][-1].header.stamp
     sent_at = stamp.sec + stamp.nanosec * 1e-9
     now = graph.robot.get_clock().now().nanoseconds * 1e-9
     assert 0 < now - sent_at < 5.0  # stamped with its slot, not "whenever it arrives" (zero)
-    info = graph.robot.get_publishers_info_by_topic(trajectory_profile.command.topic)
-    lifespan = info[0].qos_profile.lifespan
-    assert lifespan.nanoseconds * 1e-9 == pytest.approx(trajectory_profile.control_period)
+    for group in xarm.command_groups:  # every group's commands expire after their slot
+        info = graph.robot.get_publishers_info_by_topic(group.topic)
+        lifespan = info[0].qos_profile.lifespan
+        assert lifespan.nanoseconds * 1e-9 == pytest.approx(xarm.control_period)

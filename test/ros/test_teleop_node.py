@@ -9,9 +9,9 @@ import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from robot_topics import RobotTopics
 from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Float64MultiArray
+from sensor_msgs.msg import Joy
 from std_srvs.srv import Trigger
 from waiting import wait_for
 
@@ -32,10 +32,8 @@ class Operator(Node):
         self.profile = profile
         self.teleop = teleop_node
         self.joy_pub = self.create_publisher(Joy, "/joy", 10)
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", qos.SENSOR)
-        self.commands: list[np.ndarray] = []
-        self.create_subscription(Float64MultiArray, profile.command.topic,
-                                 lambda m: self.commands.append(np.array(m.data)), qos.COMMAND)
+        self.robot = RobotTopics(self, profile)
+        self.commands = self.robot.commands  # full vectors, one per tick
         self.starts = 0
         self.create_service(Trigger, "/recorder_node/start", self._on_start)
         self.joy: Joy | None = None  # what the "joystick" publishes at 20 Hz; None = unplugged
@@ -55,10 +53,7 @@ class Operator(Node):
             self.sim_time += 0.05
             stamp = sec_to_stamp(self.sim_time)
             self.clock_pub.publish(ClockMsg(clock=stamp))
-        state = JointState(name=list(self.profile.joint_names),
-                           position=[float(v) for v in self.profile.home])
-        state.header.stamp = stamp
-        self.joint_pub.publish(state)
+        self.robot.publish_joint_states(self.profile.home, stamp)
         if self.joy is not None:
             self.joy.header.stamp = stamp
             self.joy_pub.publish(self.joy)
@@ -103,7 +98,7 @@ class Operator(Node):
 
 
 def start_operator(context, profile, **params):
-    overrides = [Parameter(k, value=v) for k, v in {"profile": "panda_sim", **params}.items()]
+    overrides = [Parameter(k, value=v) for k, v in {"profile": profile.name, **params}.items()]
     teleop_node = TeleopNode(context=context, parameter_overrides=overrides)
     op = Operator(context, profile, teleop_node)
     if params.get("use_sim_time"):
@@ -174,3 +169,22 @@ def test_joy_silence_is_measured_on_the_monotonic_clock(operator):
     sent = operator.held()
     assert operator.teleop.safety.commands_sent == sent
     assert "silent" in operator.teleop.mapper.tick(time.monotonic()).reason
+
+
+def test_gripper_buttons_drive_the_gripper_controller(operator, profile):
+    """The gripper's own command group (for xarm6_sim a Float64 topic of its own) gets the
+    closing command; the arm's controller holds."""
+    group = profile.grippers[0]
+    slot = profile.slots(group)[0]
+    home = np.array(profile.home)
+    operator.set_joy(pressed=[CFG.deadman_button])
+    operator.published(3)  # the first message is the buttons' baseline, not a press
+    operator.set_joy(pressed=[CFG.deadman_button, CFG.gripper_close_button])
+    operator.published(3)
+    commands = operator.commands_until(3)
+    toward_closed = np.sign(group.gripper.closed - home[slot])
+    assert toward_closed * (commands[-1][slot] - home[slot]) > 0
+    np.testing.assert_allclose(np.delete(commands[-1], slot), np.delete(home, slot), atol=1e-6)
+    last = operator.robot.messages[group.topic][-1]
+    sent = last.data if group.interface == "float64" else last.data[-1]
+    assert toward_closed * (sent - home[slot]) > 0

@@ -15,21 +15,24 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from lam_ros.core import features
-from lam_ros.core.profile import RobotProfile, load_profile
+from lam_ros.core.commands import MESSAGE_TYPES
+from lam_ros.core.joint_merge import split_by_topic
+from lam_ros.core.profile import CommandGroup, RobotProfile, load_profile
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 T = TYPESTORE.types
 NS = 1_000_000_000
+TINY_PROFILE_FILE = "tiny_profile.yaml"  # where tiny_profile writes its YAML
 
 
-def tiny_profile(tmp_path: Path, size: int = 32) -> RobotProfile:
-    """panda_sim with a small camera, written as a profile YAML (tests stay fast)."""
+def tiny_profile(tmp_path: Path, size: int = 32, base: str = "panda_sim") -> RobotProfile:
+    """A sim profile with a small camera, written as a profile YAML (tests stay fast)."""
     from lam_ros.core.paths import robots_dir
 
-    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
+    data = yaml.safe_load((robots_dir() / f"{base}.yaml").read_text())
     data["cameras"][0].update(width=size, height=size)
-    data["name"] = "panda_tiny"
-    path = tmp_path / "panda_tiny.yaml"
+    data["name"] = f"{base}_tiny"
+    path = tmp_path / TINY_PROFILE_FILE
     path.write_text(yaml.safe_dump(data))
     return load_profile(path)
 
@@ -61,6 +64,21 @@ def command(targets: np.ndarray):
                                                 data=np.asarray(targets, np.float64))
 
 
+def group_command(group: CommandGroup, stamp_ns: int, targets: np.ndarray):
+    """The group's share of the targets in its interface (trajectories stamped ``stamp_ns``)."""
+    if group.interface == "float64":
+        return T["std_msgs/msg/Float64"](data=float(targets[0]))
+    if group.interface == "float64_multi_array":
+        return command(targets)
+    period = T["builtin_interfaces/msg/Duration"](sec=0, nanosec=100_000_000)
+    point = T["trajectory_msgs/msg/JointTrajectoryPoint"](
+        positions=np.asarray(targets, np.float64), velocities=np.zeros(0),
+        accelerations=np.zeros(0), effort=np.zeros(0), time_from_start=period)
+    return T["trajectory_msgs/msg/JointTrajectory"](header=_header(stamp_ns),
+                                                    joint_names=list(group.joints),
+                                                    points=[point])
+
+
 def scene(targets: np.ndarray, size: int) -> np.ndarray:
     """A red square placed by the first two joint targets: the image predicts the action."""
     frame = np.full((size, size, 3), 40, np.uint8)
@@ -83,40 +101,49 @@ def trajectory(profile: RobotProfile, ticks: int, seed: int) -> np.ndarray:
 
 def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, seed: int = 0,
                   success: bool = True, joint_order: list[str] | None = None,
-                  image_encoding: str = "rgb8", joint_hz_multiple: int = 2) -> np.ndarray:
+                  image_encoding: str = "rgb8", joint_hz_multiple: int = 2,
+                  nan_joint_ticks=(), nan_command_ticks=()) -> np.ndarray:
     """One episode at the profile's control rate; returns the commanded targets [ticks, J].
 
     Joint states come ``joint_hz_multiple`` times per tick (the state lags the command by one
     tick, as a robot does), images once per tick, commands once per tick (receive time = tick).
     ``joint_order`` lists joint_states names in another order (extra joints allowed).
+    At ``nan_joint_ticks`` / ``nan_command_ticks`` one value of the state / command is not finite.
     """
     period = int(NS / profile.control_hz)
     camera = profile.cameras[0]
     targets = trajectory(profile, ticks, seed)
     names = joint_order or list(profile.joint_names)
+    split = split_by_topic(profile, names)  # a gripper may report on a topic of its own
     start = 5 * NS
     episode_dir.parent.mkdir(parents=True, exist_ok=True)
     with Writer(episode_dir, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        conn = {
-            "js": writer.add_connection(profile.joint_states_topic, "sensor_msgs/msg/JointState",
-                                        typestore=TYPESTORE),
-            "img": writer.add_connection(camera.topic, "sensor_msgs/msg/Image",
-                                         typestore=TYPESTORE),
-            "cmd": writer.add_connection(profile.command.topic, "std_msgs/msg/Float64MultiArray",
-                                         typestore=TYPESTORE),
-        }
+        joints = {topic: writer.add_connection(topic, "sensor_msgs/msg/JointState",
+                                               typestore=TYPESTORE) for topic in split}
+        img = writer.add_connection(camera.topic, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        groups = [(group, profile.slots(group),
+                   writer.add_connection(group.topic, MESSAGE_TYPES[group.interface],
+                                         typestore=TYPESTORE))
+                  for group in profile.command_groups]
         for k in range(ticks):
             stamp = start + k * period
-            state = targets[max(k - 1, 0)]
+            state = targets[max(k - 1, 0)].copy()
+            if k in nan_joint_ticks:
+                state[2] = np.nan
+            target = targets[k].copy()
+            if k in nan_command_ticks:
+                target[0] = np.inf
             by_name = dict(zip(profile.joint_names, state, strict=True))
             for sub in range(joint_hz_multiple):
                 js_stamp = stamp + sub * period // joint_hz_multiple
-                values = [by_name.get(n, 0.0) for n in names]
-                _write(writer, conn["js"], js_stamp + 1_000_000,
-                       joint_state(js_stamp, names, np.array(values)))
-            _write(writer, conn["img"], stamp + 2_000_000,
+                values = np.array([by_name.get(n, 0.0) for n in names])
+                for topic, index in reversed(split.items()):  # the base topic last, as the sim
+                    _write(writer, joints[topic], js_stamp + 1_000_000,
+                           joint_state(js_stamp, [names[i] for i in index], values[index]))
+            _write(writer, img, stamp + 2_000_000,
                    image(stamp, scene(targets[k], camera.width), image_encoding))
-            _write(writer, conn["cmd"], stamp, command(targets[k]))
+            for group, slots, connection in groups:
+                _write(writer, connection, stamp, group_command(group, stamp, target[slots]))
         writer.set_custom_data(features.EPISODE_SUCCESS, "true" if success else "false")
         writer.set_custom_data(features.EPISODE_TASK, "synthetic")
         writer.set_custom_data(features.EPISODE_PROFILE, profile.name)

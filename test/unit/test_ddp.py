@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from episode_bag_factory import tiny_profile, write_dataset
+from episode_bag_factory import TINY_PROFILE_FILE, tiny_profile, write_dataset
 
 from lam_ros.core.profile import load_profile
 from lam_ros.policy.train import (
@@ -52,7 +52,7 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path, monkeypatch):
     profile = tiny_profile(tmp_path)
     write_dataset(tmp_path / "data", profile, episodes=3, ticks=20)
     config = TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "model"),
-                         profile=str(tmp_path / "panda_tiny.yaml"), steps=5, batch_size=8,
+                         profile=str(tmp_path / TINY_PROFILE_FILE), steps=5, batch_size=8,
                          eval_every=5, checkpoint_every=5, cache_dir=str(tmp_path / "cache"),
                          val_fraction=0.3, progress=False)
     mp.spawn(_worker, args=(config, _free_port(), str(tmp_path)), nprocs=WORLD, join=True)

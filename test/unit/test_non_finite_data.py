@@ -11,19 +11,12 @@ import numpy as np
 import pytest
 import torch
 from episode_bag_factory import (
-    NS,
-    TYPESTORE,
-    _write,
-    command,
-    image,
-    joint_state,
-    scene,
+    TINY_PROFILE_FILE,
     tiny_profile,
-    trajectory,
     write_dataset,
+    write_episode,
 )
 from onnx_models import constant_chunk_model
-from rosbags.rosbag2 import StoragePlugin, Writer
 
 from lam_ros.core import features
 from lam_ros.data.cache import ConversionWarning, convert_dataset
@@ -40,30 +33,8 @@ def profile(tmp_path):
     return tiny_profile(tmp_path)
 
 
-def write_episode_with_nan(episode_dir, profile, nan_joint_ticks=(), nan_command_ticks=(),
-                           ticks=30):
-    """Like episode_bag_factory.write_episode, with NaN in the chosen joint states/commands."""
-    period = int(NS / profile.control_hz)
-    camera = profile.cameras[0]
-    targets = trajectory(profile, ticks, seed=0)
-    with Writer(episode_dir, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        js = writer.add_connection(profile.joint_states_topic, "sensor_msgs/msg/JointState",
-                                   typestore=TYPESTORE)
-        img = writer.add_connection(camera.topic, "sensor_msgs/msg/Image", typestore=TYPESTORE)
-        cmd = writer.add_connection(profile.command.topic, "std_msgs/msg/Float64MultiArray",
-                                    typestore=TYPESTORE)
-        for k in range(ticks):
-            stamp = 5 * NS + k * period
-            state = targets[max(k - 1, 0)].copy()
-            if k in nan_joint_ticks:
-                state[2] = np.nan
-            target = targets[k].copy()
-            if k in nan_command_ticks:
-                target[0] = np.inf
-            _write(writer, js, stamp + 1_000_000, joint_state(stamp, profile.joint_names, state))
-            _write(writer, img, stamp + 2_000_000, image(stamp, scene(targets[k], camera.width)))
-            _write(writer, cmd, stamp, command(target))
-        writer.set_custom_data(features.EPISODE_SUCCESS, "true")
+def write_episode_with_nan(episode_dir, profile, **nan_ticks):
+    write_episode(episode_dir, profile, ticks=30, joint_hz_multiple=1, **nan_ticks)
 
 
 def test_conversion_drops_non_finite_samples_with_one_line_per_episode(tmp_path, profile):
@@ -147,7 +118,7 @@ def test_parity_is_nan_when_a_difference_is_nan(tmp_path, profile):
 def test_training_stops_on_a_nan_validation_loss(tmp_path, profile, monkeypatch):
     write_dataset(tmp_path / "data", profile, episodes=2, ticks=12)
     config = TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "model"),
-                         profile=str(tmp_path / "panda_tiny.yaml"), steps=2, batch_size=4,
+                         profile=str(tmp_path / TINY_PROFILE_FILE), steps=2, batch_size=4,
                          eval_every=1, checkpoint_every=1, cache_dir=str(tmp_path / "cache"),
                          val_fraction=0.5, progress=False)
     real_update = train.update_ema

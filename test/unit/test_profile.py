@@ -9,11 +9,23 @@ from lam_ros.core.profile import ProfileError, load_profile, profile_from_dict
 BASE = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
 
 
-def test_default_profile_loads(profile):
+def test_panda_profile_loads():
+    profile = load_profile("panda_sim")
     assert profile.joint_names[:7] == tuple(f"panda_joint{i}" for i in range(1, 8))
     assert profile.n_joints == 8 and profile.gripper_joints == ("panda_finger_joint1",)
     assert profile.cameras[0].name == "front" and profile.control_period == pytest.approx(0.1)
-    assert profile.command.interface == "float64_multi_array"
+    arm, gripper = profile.command_groups
+    assert profile.slots(arm) == list(range(7)) and profile.slots(gripper) == [7]
+    assert gripper.gripper.opening(0.04) == 1.0 and gripper.gripper.opening(0.0) == 0.0
+
+
+def test_xarm_gripper_is_its_own_controller_and_closes_upwards():
+    profile = load_profile("xarm6_sim")
+    arm, gripper = profile.command_groups
+    assert arm.interface == "joint_trajectory" and gripper.interface == "float64"
+    assert profile.arm_joints == arm.joints and profile.gripper_joints == ("drive_joint",)
+    assert gripper.gripper.opening(0.0) == 1.0 and gripper.gripper.opening(0.85) == 0.0
+    assert len(profile.joint_state_topics) == 2
 
 
 def test_fingerprint_is_stable_and_sensitive(profile):
@@ -40,10 +52,26 @@ def _mutate(path, value):
     [
         (("joints", 0, "lower"), 5.0, "[panda_joint1]: lower limit 5.0 > upper limit 2.8973"),
         (("joints", 1, "name"), "panda_joint1", "duplicate joint names ['panda_joint1']"),
-        (("command", "interface"), "effort", "command.interface must be one of"),
+        (("command_groups", 0, "interface"), "effort",
+         "command_groups[arm].interface must be one of"),
+        (("command_groups", 1, "joints"), ["panda_finger_joint1", "panda_joint1"],
+         "a gripper group commands one joint"),
+        (("command_groups", 1, "joints"), ["panda_joint7"],
+         "joint 'panda_joint7' is in both 'arm' and 'gripper'"),
+        (("command_groups", 1, "gripper", "closed"), 0.04, "open == closed (0.04)"),
+        (("command_groups", 1, "gripper", "open"), 0.5, "gripper.open=0.5 is outside"),
+        (("command_groups", 1, "gripper", "mimic_joints"), ["panda_joint3"],
+         "mimic_joints: 'panda_joint3' is a commanded joint"),
+        (("command_groups", 1, "topic"), "/forward_position_controller/commands",
+         "two groups share a topic"),
+        (("command_groups", 0, "joints"), ["panda_joint1", "ghost"],
+         "joint 'ghost' is not in joints"),
+        (("command_groups", 0, "joints"), ["panda_joint1"], "are in no command group"),
+        (("command_groups",), KeyError, "missing required key 'command_groups'"),
+        (("joint_state_topics",), ["joint_states"], "is not absolute"),
+        (("tool_offset",), [0.0, 0.1], "tool_offset must be three finite numbers"),
         (("cameras", 0, "width"), 0, "cameras[front].width must be a positive integer, got 0"),
         (("home",), [0.0] * 3, "home has 3 values but joints has 8"),
-        (("gripper_joints",), ["hand"], "gripper_joints: 'hand' is not in joints"),
         (("control_hz",), -1, "control_hz must be in (0, 1000], got -1"),
         (("control_hz",), KeyError, "missing required key 'control_hz'"),
         (("joints", 2, "max_velocity"), float("nan"), "[panda_joint3].max_velocity must be"),
@@ -72,16 +100,3 @@ def test_bad_yaml_file_error_names_file(tmp_path):
     path.write_text(yaml.safe_dump(_mutate(("cameras", 0, "height"), 0)))
     with pytest.raises(ProfileError, match=r"bad.yaml: .*height"):
         load_profile(path)
-
-
-@pytest.mark.parametrize(("mimic", "gripper", "match"), [
-    (["panda_joint1"], None, "is a commanded joint"),
-    (["panda_finger_joint2"], [], "need a gripper joint"),
-])
-def test_gripper_mimic_joints_are_checked(mimic, gripper, match):
-    data = yaml.safe_load((robots_dir() / "panda_sim.yaml").read_text())
-    data["gripper_mimic_joints"] = mimic
-    if gripper is not None:
-        data["gripper_joints"] = gripper
-    with pytest.raises(ProfileError, match=match):
-        profile_from_dict(data)

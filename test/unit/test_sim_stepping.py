@@ -8,7 +8,7 @@ from lam_ros.sim.stepping import StepGate
 
 
 def test_real_time_paces_steps_at_the_control_period():
-    gate = StepGate(0.1, real_time_factor=1.0, lockstep=False, timeout_s=0.5)
+    gate = StepGate(0.1, real_time_factor=1.0, lockstep=False, timeout_s=0.5, groups=("arm",))
     assert gate.should_step(0.0)
     gate.stepped(0.0)
     assert not gate.should_step(0.05)
@@ -16,28 +16,31 @@ def test_real_time_paces_steps_at_the_control_period():
 
 
 def test_faster_than_real_time_and_as_fast_as_possible():
-    half = StepGate(0.1, real_time_factor=2.0, lockstep=False, timeout_s=0.5)
+    half = StepGate(0.1, real_time_factor=2.0, lockstep=False, timeout_s=0.5, groups=("arm",))
     half.stepped(0.0)
     assert half.should_step(0.05)
-    fast = StepGate(0.1, real_time_factor=0.0, lockstep=False, timeout_s=0.5)
+    fast = StepGate(0.1, real_time_factor=0.0, lockstep=False, timeout_s=0.5, groups=("arm",))
     fast.stepped(0.0)
     assert fast.should_step(0.0)
 
 
 def test_a_stall_does_not_cause_a_burst_of_catch_up_steps():
-    gate = StepGate(0.1, real_time_factor=1.0, lockstep=False, timeout_s=0.5)
+    gate = StepGate(0.1, real_time_factor=1.0, lockstep=False, timeout_s=0.5, groups=("arm",))
     gate.stepped(0.0)
     gate.stepped(5.0)  # stalled for 5 s
     assert not gate.should_step(5.05)
     assert gate.should_step(5.1)
 
 
-def test_lockstep_waits_for_a_command_or_the_timeout():
-    gate = StepGate(0.1, real_time_factor=0.0, lockstep=True, timeout_s=0.5)
+def test_lockstep_waits_for_a_command_to_every_group_or_the_timeout():
+    gate = StepGate(0.1, real_time_factor=0.0, lockstep=True, timeout_s=0.5,
+                    groups=("arm", "gripper"))
     assert gate.should_step(0.0)  # the first step needs no command: it starts the clock
     gate.stepped(0.0)
     assert not gate.should_step(0.2)
-    gate.command_arrived()
+    gate.command_arrived("arm")
+    assert not gate.should_step(0.2)  # the gripper's command of this tick is still on its way
+    gate.command_arrived("gripper")
     assert gate.should_step(0.2)
     gate.stepped(0.2)
     assert not gate.should_step(0.6)

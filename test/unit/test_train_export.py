@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from episode_bag_factory import tiny_profile, write_dataset
+from episode_bag_factory import TINY_PROFILE_FILE, tiny_profile, write_dataset
 from safetensors.torch import load_file
 
 from lam_ros.cli import main as lam_ros_main
@@ -30,7 +30,7 @@ def setup(tmp_path_factory):
     profile = tiny_profile(root)
     write_dataset(root / "data", profile, episodes=4, ticks=25, failed=1)
     config = TrainConfig(data_dir=str(root / "data"), out_dir=str(root / "model"),
-                         profile=str(root / "panda_tiny.yaml"), steps=STEPS, batch_size=16,
+                         profile=str(root / TINY_PROFILE_FILE), steps=STEPS, batch_size=16,
                          eval_every=6, checkpoint_every=6, cache_dir=str(root / "cache"),
                          val_fraction=0.25, progress=False)
     return root, profile, config
