@@ -147,12 +147,13 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from sensor_msgs.msg import Image, JointState
+    from sensor_msgs.msg import Image
     from std_srvs.srv import SetBool
 
     from lam_ros.launcher import NodeGroup, NodeSpec
     from lam_ros.ros import qos
-    from lam_ros.ros.convert import joint_state, rgb_to_image
+    from lam_ros.ros.convert import rgb_to_image
+    from lam_ros.ros.joint_states import JointStatePublisher
 
     profile = load_profile(profile_name)
     reports: list[dict[str, str]] = []
@@ -161,14 +162,14 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
     with NodeGroup([spec]) as group:
         rclpy.init()
         node = Node("bench_robot")
-        joints = node.create_publisher(JointState, profile.joint_states_topic, qos.SENSOR)
+        joints = JointStatePublisher(node, profile, list(profile.joint_names))
         cams = {c: node.create_publisher(Image, c.topic, qos.SENSOR) for c in profile.cameras}
         frames = {c: np.random.default_rng(2).integers(0, 256, (c.height, c.width, 3), np.uint8)
                   for c in profile.cameras}
 
         def publish_joints():
             stamp = node.get_clock().now().to_msg()
-            joints.publish(joint_state(profile.joint_names, np.array(profile.home), None, stamp))
+            joints.publish(np.array(profile.home), None, stamp)
 
         def publish_frames():
             stamp = node.get_clock().now().to_msg()

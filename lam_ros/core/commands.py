@@ -1,6 +1,8 @@
 """Command messages of a command group, by interface: the one place the interface is branched on.
 
-Works on any object with the message's fields (rclpy messages and the bag reader's alike).
+Works on any object with the message's fields (rclpy messages and the bag reader's alike). Also
+what a robot's side sees: the topics a profile's episodes record, and full command vectors put
+together from the groups' messages of each tick.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CommandGroup, RobotProfile
 
 MESSAGE_TYPES = {
@@ -51,3 +54,24 @@ def profile_topics(profile: RobotProfile) -> dict[str, str]:
         image_type = "CompressedImage" if cam.compressed else "Image"
         topics[cam.topic] = f"sensor_msgs/msg/{image_type}"
     return topics
+
+
+class CommandAssembler:
+    """Full command vectors (profile order) from per-group messages: one vector once every
+    group's share of a tick has arrived; a group's trajectory counts by its last point."""
+
+    def __init__(self, profile: RobotProfile):
+        self.profile = profile
+        self.latest = np.array(profile.home, dtype=np.float64)
+        self.pending: set[str] = set()
+
+    def add(self, group: CommandGroup, msg) -> np.ndarray | None:
+        """Raises (MissingJointError, ValueError, IndexError) on a message that does not fit."""
+        command = decode(group, msg)
+        values = reorder_by_name(command.joint_names, command.points[-1][1], group.joints)
+        self.latest[self.profile.slots(group)] = values
+        self.pending.add(group.name)
+        if len(self.pending) < len(self.profile.command_groups):
+            return None
+        self.pending.clear()
+        return self.latest.copy()

@@ -22,18 +22,18 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from lam_ros.core import commands
-from lam_ros.core.joint_merge import split_by_topic
 from lam_ros.core.profile import CommandGroup, RobotProfile, load_profile
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import MESSAGE_CLASSES
-from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
+from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.joint_states import JointStatePublisher
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
 from lam_ros.sim.config import SimConfig
@@ -106,9 +106,7 @@ class SimNode(Node):
         self.cameras = sim_cameras(self.profile, self.config)
         self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
                            for c in self.cameras}
-        self.joint_split = split_by_topic(self.profile, self.world.joint_state()[0])
-        self.joint_pubs = {topic: self.create_publisher(JointState, topic, qos.SENSOR)
-                           for topic in self.joint_split}
+        self.joint_states = JointStatePublisher(self, self.profile, self.world.joint_state()[0])
         self.poses_pub = self.create_publisher(PoseArray, "~/object_poses", qos.SENSOR)
         self.success_pub = self.create_publisher(Bool, "~/task_success", qos.STATUS)
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
@@ -160,11 +158,8 @@ class SimNode(Node):
                 continue  # switched off at run time: the side view costs more than the rest
             rgb = self.world.render(camera.name, (camera.width, camera.height))
             self.image_pubs[camera.name].publish(camera_image(rgb, camera, stamp))
-        names, positions, velocities = self.world.joint_state()
-        # The base topic last: a merging reader then has this step's gripper state already.
-        for topic, index in reversed(self.joint_split.items()):
-            self.joint_pubs[topic].publish(joint_state(
-                [names[k] for k in index], positions[index], velocities[index], stamp))
+        _, positions, velocities = self.world.joint_state()
+        self.joint_states.publish(positions, velocities, stamp)
         self.poses_pub.publish(object_poses(self.world, stamp))
         self.success_pub.publish(Bool(data=self.world.success()))
         self.clock_pub.publish(ClockMsg(clock=stamp))

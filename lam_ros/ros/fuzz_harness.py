@@ -4,8 +4,9 @@ alive and answering, no command was unsafe, and the recorder accounted for every
 
 The harness plays the robot (the one seam faked: an arm that goes where the policy commands and
 publishes its joint states and camera images, stamped now) and mixes fuzzed messages into those
-same topics. sim_node's outputs are moved aside so it only receives fuzzed commands; teleop's
-commands go to a topic of their own, so the policy alone drives the robot.
+same topics. sim_node's outputs are moved aside so it only receives fuzzed commands (on every
+command group's topic); teleop's commands go to topics of their own, so the policy alone drives
+the robot. A node's commands are checked as full vectors, put together from its groups' messages.
 
 A command is unsafe when it is not finite, is outside a joint limit, or moves a joint further
 than the velocity limit allows from the same node's previous command while that node was
@@ -28,24 +29,25 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image, JointState, Joy
-from std_msgs.msg import Float64MultiArray, String
+from sensor_msgs.msg import Image, Joy
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory
 
+from lam_ros.core.commands import CommandAssembler
 from lam_ros.core.paths import models_dir
 from lam_ros.core.profile import load_profile
 from lam_ros.core.teleop import TeleopConfig
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.ros import fuzz_messages as gen
 from lam_ros.ros import qos
-from lam_ros.ros.convert import joint_state, rgb_to_image, sec_to_stamp
+from lam_ros.ros.command_publisher import MESSAGE_CLASSES
+from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.joint_states import JointStatePublisher
 from lam_ros.ros.sim_session import SessionError, make_context, wait_for_services
 from lam_ros.sim.config import SIM_PROFILE
 
-SIM_POSITIONS, SIM_TRAJECTORY = "/fuzz/sim/commands", "/fuzz/sim/joint_trajectory"
-TELEOP_COMMANDS = "/fuzz/teleop/commands"
+SIM_INPUTS, TELEOP_OUTPUTS = "/fuzz/sim", "/fuzz/teleop"  # prefixes of moved command topics
 TASK = "fuzz"
 
 
@@ -55,7 +57,7 @@ class FuzzReport:
     crashed: dict[str, int] = field(default_factory=dict)  # node -> exit code
     crash_reasons: str = ""
     unanswered: list[str] = field(default_factory=list)  # services that did not answer after
-    commands: Counter = field(default_factory=Counter)  # topic -> commands checked
+    commands: Counter = field(default_factory=Counter)  # node -> commands checked
     unsafe: list[str] = field(default_factory=list)
     recorder: dict[str, Counter] = field(default_factory=dict)  # topic -> counts, all episodes
     episodes: int = 0
@@ -79,10 +81,10 @@ class FuzzReport:
 
 
 class CommandChecker:
-    """Checks every command on one topic against the limits and its previous command."""
+    """Checks every command of one node against the limits and its previous command."""
 
-    def __init__(self, profile, topic: str):
-        self.topic = topic
+    def __init__(self, profile, node: str):
+        self.node = node
         self.lower = np.array([j.lower for j in profile.joints])
         self.upper = np.array([j.upper for j in profile.joints])
         self.max_step = np.array([j.max_velocity for j in profile.joints]) * profile.control_period
@@ -108,7 +110,7 @@ class CommandChecker:
                 problem = (f"joint {joint} moved {step[joint]:.4f} rad in one step "
                            f"(limit {self.max_step[joint]:.4f})")
         if problem:
-            self.unsafe.append(f"{self.topic}: {problem}")
+            self.unsafe.append(f"{self.node}: {problem}")
         self.previous = (now, command)
         return command
 
@@ -121,21 +123,23 @@ class Fuzzer(Node):
         self.profile = profile
         self.rng = np.random.default_rng(seed)
         self.robot_q = np.array(profile.home, dtype=np.float64)  # where the policy put the arm
-        self.joints = self.create_publisher(JointState, profile.joint_states_topic, qos.SENSOR)
+        self.joint_states = JointStatePublisher(self, profile, list(profile.joint_names))
         self.cameras = {c.topic: (c, self.create_publisher(Image, c.topic, qos.SENSOR))
                         for c in profile.cameras}
         self.joy = self.create_publisher(Joy, "/joy", 10)
         self.clock = self.create_publisher(Clock, "/clock", qos.CLOCK)
-        self.sim_positions = self.create_publisher(Float64MultiArray, SIM_POSITIONS, qos.COMMAND)
-        self.sim_trajectory = self.create_publisher(JointTrajectory, SIM_TRAJECTORY, qos.COMMAND)
-        self.checkers = {t: CommandChecker(profile, t)
-                         for t in (profile.command.topic, TELEOP_COMMANDS)}
+        self.sim_commands = [(group, self.create_publisher(
+            MESSAGE_CLASSES[group.interface], SIM_INPUTS + group.topic, qos.COMMAND))
+            for group in profile.command_groups]
+        self.checkers = {n: CommandChecker(profile, n) for n in ("policy_node", "teleop_node")}
         self.messages = MessageGuard(self)
-        self.messages.subscribe(Float64MultiArray, profile.command.topic, self._on_policy,
-                                qos.COMMAND)
-        self.messages.subscribe(Float64MultiArray, TELEOP_COMMANDS,
-                                lambda m: self.checkers[TELEOP_COMMANDS].check(m.data),
-                                qos.COMMAND)
+        for node, prefix in (("policy_node", ""), ("teleop_node", TELEOP_OUTPUTS)):
+            assembler = CommandAssembler(profile)
+            for group in profile.command_groups:
+                self.messages.subscribe(
+                    MESSAGE_CLASSES[group.interface], prefix + group.topic,
+                    lambda m, n=node, g=group, a=assembler: self._on_command(n, a, g, m),
+                    qos.COMMAND)
         self.recorder_status: dict = {}
         self.messages.subscribe(String, "/recorder_node/status", self._on_status, qos.STATUS)
         self.sent: Counter[str] = Counter()  # topic -> fuzzed messages
@@ -146,18 +150,20 @@ class Fuzzer(Node):
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_policy(self, msg: Float64MultiArray) -> None:
-        command = self.checkers[self.profile.command.topic].check(msg.data)
-        if command.shape == self.robot_q.shape and np.all(np.isfinite(command)):
-            self.robot_q = np.clip(command, self.checkers[self.profile.command.topic].lower,
-                                   self.checkers[self.profile.command.topic].upper)
+    def _on_command(self, node: str, assembler: CommandAssembler, group, msg) -> None:
+        full = assembler.add(group, msg)
+        if full is None:
+            return
+        checker = self.checkers[node]
+        command = checker.check(full)
+        if node == "policy_node" and np.all(np.isfinite(command)):  # the robot follows it
+            self.robot_q = np.clip(command, checker.lower, checker.upper)
 
     def _on_status(self, msg: String) -> None:
         self.recorder_status = json.loads(msg.data)
 
     def _robot_joints(self) -> None:
-        self.joints.publish(joint_state(self.profile.joint_names, self.robot_q, None,
-                                        sec_to_stamp(self.now_s())))
+        self.joint_states.publish(self.robot_q, None, sec_to_stamp(self.now_s()))
 
     def _robot_images(self) -> None:
         stamp = sec_to_stamp(self.now_s())
@@ -170,8 +176,12 @@ class Fuzzer(Node):
         """One fuzzed message for ``target``: joints, image, joy, clock or sim."""
         rng, now = self.rng, self.now_s()
         if target == "joints":
-            self.joints.publish(gen.joint_state(rng, self.profile.joint_names, self.robot_q, now))
-            self.sent[self.profile.joint_states_topic] += 1
+            split = self.joint_states.split
+            topic = list(split)[rng.integers(len(split))]
+            names = [self.profile.joint_names[k] for k in split[topic]]
+            self.joint_states.publishers[topic].publish(
+                gen.joint_state(rng, names, self.robot_q[split[topic]], now))
+            self.sent[topic] += 1
         elif target == "image":
             topic = list(self.cameras)[rng.integers(len(self.cameras))]
             camera, publisher = self.cameras[topic]
@@ -183,25 +193,26 @@ class Fuzzer(Node):
         elif target == "clock":
             self.clock.publish(gen.clock(rng, now))
             self.sent["/clock"] += 1
-        elif rng.random() < 0.5:
-            self.sim_positions.publish(gen.positions_command(rng, self.profile.n_joints))
-            self.sent[SIM_POSITIONS] += 1
         else:
-            self.sim_trajectory.publish(gen.trajectory_command(rng, self.profile.joint_names))
-            self.sent[SIM_TRAJECTORY] += 1
+            group, publisher = self.sim_commands[rng.integers(len(self.sim_commands))]
+            publisher.publish(
+                gen.trajectory_command(rng, group.joints) if group.interface == "joint_trajectory"
+                else gen.opening_command(rng) if group.interface == "float64"
+                else gen.positions_command(rng, len(group.joints)))
+            self.sent[SIM_INPUTS + group.topic] += 1
 
 
 def node_specs(profile_name: str, model: str, data_root: Path) -> list[NodeSpec]:
     profile = load_profile(profile_name)
-    sim_outputs = {profile.joint_states_topic: "/fuzz/sim/joint_states", "/clock": "/fuzz/clock",
-                   **{c.topic: f"/fuzz/sim{c.topic}" for c in profile.cameras},
-                   "/forward_position_controller/commands": SIM_POSITIONS,
-                   "/joint_trajectory_controller/joint_trajectory": SIM_TRAJECTORY}
+    moved = [*profile.joint_state_topics, "/clock", *(c.topic for c in profile.cameras),
+             *(g.topic for g in profile.command_groups)]
     robot = {"profile": profile_name}
     return [
-        NodeSpec("sim_node", params={**robot, "real_time_factor": 1.0}, remaps=sim_outputs),
+        NodeSpec("sim_node", params={**robot, "real_time_factor": 1.0},
+                 remaps={t: SIM_INPUTS + t for t in moved}),
         NodeSpec("policy_node", params={**robot, "model": model}),
-        NodeSpec("teleop_node", params=robot, remaps={profile.command.topic: TELEOP_COMMANDS}),
+        NodeSpec("teleop_node", params=robot,
+                 remaps={g.topic: TELEOP_OUTPUTS + g.topic for g in profile.command_groups}),
         NodeSpec("recorder_node", params={**robot, "data_root": str(data_root), "task": TASK,
                                           "status_period_s": 0.2}),
     ]
@@ -210,11 +221,11 @@ def node_specs(profile_name: str, model: str, data_root: Path) -> list[NodeSpec]
 def node_inputs(profile) -> dict[str, set[str]]:
     """The fuzzed topics each node subscribes to."""
     cameras = {c.topic for c in profile.cameras}
-    joints = profile.joint_states_topic
-    return {"sim_node": {SIM_POSITIONS, SIM_TRAJECTORY},
-            "policy_node": {joints, *cameras},
-            "teleop_node": {joints, "/joy"},
-            "recorder_node": {joints, *cameras, "/joy", "/clock"}}
+    joints = set(profile.joint_state_topics)
+    return {"sim_node": {SIM_INPUTS + g.topic for g in profile.command_groups},
+            "policy_node": {*joints, *cameras},
+            "teleop_node": {*joints, "/joy"},
+            "recorder_node": {*joints, *cameras, "/joy", "/clock"}}
 
 
 def run_fuzz(messages_per_node: int, seed: int = 0, profile_name: str = SIM_PROFILE,
@@ -291,8 +302,8 @@ def _fuzz(fuzzer: Fuzzer, nodes: NodeGroup, profile, per_node: int, rate_hz: flo
                               for n, topics in inputs.items()})
     report.crashed, report.crash_reasons = nodes.dead(), nodes.exit_reasons()
     _check_answers(fuzzer, nodes, report)
-    for topic, checker in fuzzer.checkers.items():
-        report.commands[topic] = checker.count
+    for node, checker in fuzzer.checkers.items():
+        report.commands[node] = checker.count
         report.unsafe += checker.unsafe
     _check_recorder(fuzzer, report, data_root)
     return report
@@ -305,7 +316,7 @@ def _check_answers(fuzzer: Fuzzer, nodes: NodeGroup, report: FuzzReport) -> None
                                     (SetBool, "/recorder_node/stop", SetBool.Request(data=True))):
         if _call(fuzzer, srv_type, name, request, lambda: None) is None:
             report.unanswered.append(name)
-    teleop = fuzzer.checkers[TELEOP_COMMANDS]
+    teleop = fuzzer.checkers["teleop_node"]
     before, config = teleop.count, TeleopConfig()
     deadline = time.monotonic() + 10.0
     while teleop.count < before + 3 and time.monotonic() < deadline:

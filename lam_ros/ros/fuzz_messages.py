@@ -15,7 +15,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState, Joy
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lam_ros.ros.convert import sec_to_stamp
@@ -117,6 +117,11 @@ def clock(rng: np.random.Generator, now_s: float) -> Clock:
 def positions_command(rng: np.random.Generator, n_joints: int) -> Float64MultiArray:
     n = int(rng.choice([0, n_joints - 1, n_joints, n_joints + 3, 10000]))
     return Float64MultiArray(data=_odd_floats(rng, n))
+
+
+def opening_command(rng: np.random.Generator) -> Float64:
+    """A single gripper opening: ordinary, odd (NaN, inf, huge) or far outside the limits."""
+    return Float64(data=_odd_floats(rng, 1)[0])
 
 
 def trajectory_command(rng: np.random.Generator, names: Sequence[str]) -> JointTrajectory:

@@ -263,7 +263,7 @@ def test_a_gripper_on_its_own_controller_and_topics_is_driven(tmp_path, graph_fo
     assert opening.data == pytest.approx(home[xarm.slots(gripper)][0] + 0.002, abs=1e-5)
     # Without the gripper's joint states the robot's state is incomplete: the policy holds.
     gripper_states = xarm.joint_state_topics[1]
-    graph.robot.topics.joint_pubs[gripper_states].publish = lambda msg: None
+    graph.robot.topics.joint_states.publishers[gripper_states].publish = lambda msg: None
     assert graph.held_for(safety.STALE_OBSERVATION) >= 3
     assert "dropped_messages." + xarm.joint_state_topics[0] in str(
         graph.policy.messages.report())

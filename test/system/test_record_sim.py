@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from lam_ros.core import features
+from lam_ros.core.commands import profile_topics
 from lam_ros.data.bag_info import find_episodes, read_episode_info
 from lam_ros.sim.seeds import demo_seeds
 
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.system
 def test_record_sim_one_episode(tmp_path, profile):
     result = subprocess.run(
         [sys.executable, "-m", "lam_ros.cli", "record-sim", "--episodes", "1", "--seed-offset",
-         "3", "--data", str(tmp_path)], capture_output=True, text=True, timeout=240)
+         "3", "--data", str(tmp_path), "--profile", profile.name], capture_output=True, text=True,
+        timeout=240)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "1 succeeded, 0 failed" in result.stdout
     [episode] = find_episodes(tmp_path / "pick_place")
@@ -24,6 +26,6 @@ def test_record_sim_one_episode(tmp_path, profile):
     assert info.custom_data[features.EPISODE_SEED] == str(demo_seeds(1, 3)[0])
     assert info.custom_data[features.EPISODE_PROFILE_HASH] == profile.fingerprint()
     counts = {topic: count for topic, (_, count) in info.topics.items()}
-    for topic in (profile.joint_states_topic, profile.command.topic, profile.cameras[0].topic):
+    for topic in profile_topics(profile):  # every group's commands, every joint-state topic
         assert counts[topic] > 20, counts
     assert all(h["out_of_order"] == 0 for h in info.health.values()), info.health
