@@ -25,11 +25,12 @@ from lam_ros.ros.sim_session import SessionError
 from lam_ros.sim.config import SIM_PROFILE
 
 TASK = "pick_place"
-PROFILE = SIM_PROFILE  # the demo's simulated robot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="folder for data, model and report")
+    parser.add_argument("--robot", default=SIM_PROFILE,
+                        help="simulated robot profile (panda_sim, xarm6_sim, or a YAML path)")
     parser.add_argument("--episodes", type=int, default=50, help="demonstrations to record")
     parser.add_argument("--eval-episodes", type=int, default=100, help="held-out seeds")
     parser.add_argument("--train-minutes", type=float, default=15.0,
@@ -53,18 +54,18 @@ def _demo(args: argparse.Namespace) -> int:
     timings = {}
     start = time.monotonic()
     data = out / "data"
-    _record(data, args.episodes)
+    _record(data, args.episodes, args.robot)
     timings["record"] = time.monotonic() - start
 
     result = train_policy(TrainConfig(data_dir=str(data), out_dir=str(out / "model"),
-                                      profile=PROFILE,
+                                      profile=args.robot,
                                       cache_dir=str(out / "cache"),
                                       minutes=args.train_minutes, steps=args.train_steps))
     timings["train"] = result.train_seconds
 
     t0 = time.monotonic()
     summary, report = evaluate(EvalConfig(model=str(result.model_path),
-                                          episodes=args.eval_episodes, profile=PROFILE,
+                                          episodes=args.eval_episodes, profile=args.robot,
                                           report_dir=str(out / "eval")))
     timings["evaluate"] = time.monotonic() - t0
     timings["total"] = time.monotonic() - start
@@ -79,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(data: Path, episodes: int) -> None:
+def _record(data: Path, episodes: int, robot: str) -> None:
     """Records the demonstrations unless the folder already holds that many good ones."""
     existing = find_episode_dirs(data / TASK) if (data / TASK).is_dir() else []
     succeeded = [e for e in existing
@@ -90,7 +91,7 @@ def _record(data: Path, episodes: int) -> None:
         return
     if existing:
         shutil.rmtree(data / TASK)  # a partial earlier run: start clean, seeds stay the same
-    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK, profile=PROFILE))
+    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK, profile=robot))
 
 
 def _ship(model: Path, folder: Path) -> None:
@@ -103,6 +104,7 @@ def _ship(model: Path, folder: Path) -> None:
 def results_table(summary, result, timings: dict[str, float], args) -> str:
     status = summary.extra
     rows = [
+        ("robot", args.robot),
         ("closed-loop success (held-out seeds)",
          f"{summary.successes}/{summary.episodes} = {summary.success_rate:.0%} "
          f"(95% CI {summary.ci95[0]:.0%}-{summary.ci95[1]:.0%})"),
