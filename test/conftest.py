@@ -10,11 +10,14 @@ os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(100 + os.getpid() % 100))
 os.environ["ROS_DOMAIN_ID"] = os.environ["LAM_ROS_TEST_DOMAIN_ID"]
 
 
-@pytest.fixture(scope="session")
-def profile():
+SIM_PROFILES = ("panda_sim", "xarm6_sim")  # every robot-dependent test runs for both
+
+
+@pytest.fixture(scope="session", params=SIM_PROFILES)
+def profile(request):
     from lam_ros.core.profile import load_profile
 
-    return load_profile("panda_sim")
+    return load_profile(request.param)
 
 
 @pytest.fixture

@@ -116,12 +116,12 @@ def test_evaluate_reports_a_refusing_policy_at_once(tmp_path, profile):
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "lam_ros.cli", "evaluate", "--model", str(other),
-         "--episodes", "1", "--report", str(tmp_path / "eval")],
+         "--profile", profile.name, "--episodes", "1", "--report", str(tmp_path / "eval")],
         capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout + result.stderr
     assert "policy_node exited with code 1" in result.stderr
-    assert "joint" in result.stderr.splitlines()[-1]
+    assert f"does not fit robot '{profile.name}': joint_names" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
     assert elapsed < 55, f"took {elapsed:.0f} s: it waited for the services instead"
 

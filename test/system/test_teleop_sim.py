@@ -1,4 +1,4 @@
-"""Jogging the simulated Panda with synthetic Joy messages: sim_node and teleop_node as
+"""Jogging a simulated robot with synthetic Joy messages: sim_node and teleop_node as
 processes over DDS; the end effector (forward kinematics of /joint_states) rises on stick-up."""
 
 import threading
@@ -15,7 +15,6 @@ from sensor_msgs.msg import JointState, Joy
 from lam_ros.core.teleop import TeleopConfig
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.ros import qos
-from lam_ros.ros.convert import joint_positions
 
 pytestmark = pytest.mark.system
 CFG = TeleopConfig()
@@ -26,16 +25,22 @@ def test_stick_up_raises_the_simulated_gripper(tmp_path, profile):
 
     context = Context()
     rclpy.init(context=context)
-    group = NodeGroup([NodeSpec("sim_node", params={"real_time_factor": 1.0}),
+    group = NodeGroup([NodeSpec("sim_node", params={"profile": profile.name,
+                                                    "real_time_factor": 1.0}),
                        NodeSpec("teleop_node", use_sim_time=True,
-                                params={"profile": "panda_sim"})],
+                                params={"profile": profile.name})],
                       log_dir=tmp_path / "logs").start()
     node = Node("joystick", context=context)
     joy_pub = node.create_publisher(Joy, "/joy", 10)
+    positions = {}  # by joint name, from every joint-state topic (a gripper may have its own)
     latest = {}
-    node.create_subscription(JointState, "/joint_states",
-                             lambda m: latest.update(q=joint_positions(m, profile.joint_names)),
-                             qos.SENSOR)
+
+    def on_joint_state(msg):
+        positions.update(zip(msg.name, msg.position, strict=True))
+        if all(n in positions for n in profile.joint_names):
+            latest["q"] = np.array([positions[n] for n in profile.joint_names])
+    for topic in profile.joint_state_topics:
+        node.create_subscription(JointState, topic, on_joint_state, qos.SENSOR)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()

@@ -42,12 +42,15 @@ def test_waits_for_every_input_without_a_fault(controller, profile):
 
 
 def test_fresh_observation_gives_a_command_and_runs_the_model_once(controller, profile):
-    observe(controller, profile, 5.0)
+    # Home, but off every joint limit (a gripper may be open at its lower limit): the model's
+    # -1 mm is then within limits and must come through unchanged.
+    lower, upper = (np.array([getattr(j, k) for j in profile.joints]) for k in ("lower", "upper"))
+    start = np.clip(profile.home, lower + 0.01, upper - 0.01)
+    observe(controller, profile, 5.0, positions=start)
     first = controller.tick(5.0)
     second = controller.tick(5.1)  # same observation: the scheduled chunk's next step
     assert first.decision.send and second.decision.send
-    np.testing.assert_allclose(first.decision.command, np.array(profile.home) - 0.001,
-                               atol=1e-6)
+    np.testing.assert_allclose(first.decision.command, start - 0.001, atol=1e-6)
     assert len(controller.inference.samples_s) == 1
     assert first.arrival is not None
 

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import SIM_PROFILES
 from episode_bag_factory import tiny_profile, write_dataset, write_episode
 
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX
@@ -17,9 +18,10 @@ from lam_ros.data.episode_bag import (
 from lam_ros.data.sync import Stream, SyncSettings, synchronize
 
 
-@pytest.fixture
-def profile(tmp_path):
-    return tiny_profile(tmp_path)
+@pytest.fixture(params=SIM_PROFILES)
+def profile(tmp_path, request):
+    """Each simulated robot, with a small camera."""
+    return tiny_profile(tmp_path, base=request.param)
 
 
 def _convert(episode_dir, profile):
@@ -43,7 +45,7 @@ def test_episode_round_trips_through_a_real_bag(tmp_path, profile, encoding):
 def test_permuted_joint_order_converts_by_name(tmp_path, profile):
     names = list(profile.joint_names)
     shuffled = [names[i] for i in np.random.default_rng(3).permutation(len(names))]
-    shuffled.insert(4, "panda_finger_joint2")  # the sim also publishes the mirrored finger
+    shuffled.insert(4, profile.grippers[0].gripper.mimic_joints[0])  # the sim publishes mirrors
     write_episode(tmp_path / "plain", profile, ticks=20, seed=7)
     write_episode(tmp_path / "shuffled", profile, ticks=20, seed=7, joint_order=shuffled)
     _, plain = _convert(tmp_path / "plain", profile)
@@ -52,9 +54,10 @@ def test_permuted_joint_order_converts_by_name(tmp_path, profile):
 
 
 def test_missing_joint_is_refused_naming_it(tmp_path, profile):
-    order = [n for n in profile.joint_names if n != "panda_joint4"]
+    missing = profile.arm_joints[3]
+    order = [n for n in profile.joint_names if n != missing]
     write_episode(tmp_path / "ep", profile, ticks=10, joint_order=order)
-    with pytest.raises(EpisodeBagError, match="panda_joint4"):
+    with pytest.raises(EpisodeBagError, match=rf"\b{missing}\b"):
         read_episode(tmp_path / "ep", profile)
 
 
@@ -168,7 +171,7 @@ def test_episodes_of_another_profile_are_refused_naming_both(tmp_path, profile):
     arm with a 64 px camera) is refused unless the user says the difference is harmless."""
     write_dataset(tmp_path / "data", profile, episodes=2, ticks=12)
     (tmp_path / "other").mkdir()
-    other = tiny_profile(tmp_path / "other", size=64)
+    other = tiny_profile(tmp_path / "other", size=64, base=profile.name.removesuffix("_tiny"))
     with pytest.raises(EpisodeBagError) as refusal:
         convert_dataset(tmp_path / "data", other, cache_dir=tmp_path / "cache", progress=False)
     message = str(refusal.value)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import SIM_PROFILES
 from episode_bag_factory import (
     TINY_PROFILE_FILE,
     tiny_profile,
@@ -28,9 +29,10 @@ from lam_ros.policy.runtime import PolicyLoadError, PolicyRuntime
 from lam_ros.policy.train import TrainConfig, train_policy
 
 
-@pytest.fixture
-def profile(tmp_path):
-    return tiny_profile(tmp_path)
+@pytest.fixture(params=SIM_PROFILES)
+def profile(tmp_path, request):
+    """Each simulated robot, with a small camera."""
+    return tiny_profile(tmp_path, base=request.param)
 
 
 def write_episode_with_nan(episode_dir, profile, **nan_ticks):

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import yaml
+from conftest import SIM_PROFILES
 
 from lam_ros.core.paths import robots_dir
 from lam_ros.core.profile import ProfileError, load_profile, profile_from_dict
@@ -29,10 +30,13 @@ def test_xarm_gripper_is_its_own_controller_and_closes_upwards():
 
 
 def test_fingerprint_is_stable_and_sensitive(profile):
-    assert profile.fingerprint() == load_profile("panda_sim").fingerprint()
-    changed = copy.deepcopy(BASE)
+    assert profile.fingerprint() == load_profile(profile.name).fingerprint()
+    changed = yaml.safe_load((robots_dir() / f"{profile.name}.yaml").read_text())
+    assert profile_from_dict(changed).fingerprint() == profile.fingerprint()
     changed["control_hz"] = 20.0
     assert profile_from_dict(changed).fingerprint() != profile.fingerprint()
+    others = [load_profile(name) for name in SIM_PROFILES if name != profile.name]
+    assert all(other.fingerprint() != profile.fingerprint() for other in others)
 
 
 def _mutate(path, value):

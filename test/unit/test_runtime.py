@@ -122,19 +122,23 @@ def _card_with(profile, **changes):
 
 
 @pytest.mark.parametrize(("changes", "field"), [
-    ({"joint_names": ["a", "b", "c", "d", "e", "f", "g", "h"]}, "joint_names"),
-    ({"cameras": [{"name": "wrist", "width": 96, "height": 96}]}, "cameras"),
-    ({"control_hz": 30.0}, "control_hz"),
+    # as many joints as the robot has, named otherwise: names are checked, not just the count
+    (lambda p: {"joint_names": [chr(ord("a") + i) for i in range(p.n_joints)]}, "joint_names"),
+    (lambda p: {"cameras": [{"name": "wrist", "width": 96, "height": 96}]}, "cameras"),
+    (lambda p: {"control_hz": 30.0}, "control_hz"),
 ])
 def test_card_mismatch_names_the_field(tmp_path, profile, changes, field):
-    path = hold_model(tmp_path / "m.onnx", profile, card_json=_card_with(profile, **changes))
-    with pytest.raises(CardError, match=rf"does not fit robot 'panda_sim': {field}:"):
+    card = _card_with(profile, **changes(profile))
+    path = hold_model(tmp_path / "m.onnx", profile, card_json=card)
+    with pytest.raises(CardError, match=rf"does not fit robot '{profile.name}': {field}:"):
         PolicyRuntime(path, profile)
 
 
 def test_wrong_input_shape_is_named(tmp_path, profile):
-    path = hold_model(tmp_path / "m.onnx", profile, state_shape=[1, profile.n_joints + 1])
-    with pytest.raises(InterfaceError, match=r"input 'state' is tensor\(float\) \[1, 9\]"):
+    n = profile.n_joints
+    path = hold_model(tmp_path / "m.onnx", profile, state_shape=[1, n + 1])
+    with pytest.raises(InterfaceError, match=rf"input 'state' is tensor\(float\) \[1, {n + 1}\], "
+                       rf"expected tensor\(float\) \[1, {n}\]"):
         PolicyRuntime(path, profile)
 
 
@@ -149,8 +153,9 @@ def test_input_for_a_camera_the_profile_lacks(tmp_path, profile):
 
 def test_output_chunk_must_match_the_card(tmp_path, profile):
     card = default_card(profile, chunk=7)
-    path = constant_chunk_model(tmp_path / "m.onnx", profile, np.zeros((3, 8)), card_json=card)
-    with pytest.raises(InterfaceError, match=r"\[1, 3, 8\], the card promises \[1, 7, 8\]"):
+    n = profile.n_joints
+    path = constant_chunk_model(tmp_path / "m.onnx", profile, np.zeros((3, n)), card_json=card)
+    with pytest.raises(InterfaceError, match=rf"\[1, 3, {n}\], the card promises \[1, 7, {n}\]"):
         PolicyRuntime(path, profile)
 
 

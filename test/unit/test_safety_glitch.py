@@ -18,15 +18,17 @@ def max_step(profile):
     return np.array([j.max_velocity for j in profile.joints]) * profile.control_period
 
 
-@pytest.mark.parametrize("glitch_rad", [0.8, -1.5])
-def test_a_single_glitch_moves_no_joint_more_than_one_step(profile, filt, glitch_rad):
+@pytest.mark.parametrize("glitch_reaches", [1.25, -2.3])
+def test_a_single_glitch_moves_no_joint_more_than_one_step(profile, filt, glitch_reaches):
+    """A glitch beyond the re-anchor reach (a nearer one is ordinary tracking error), in
+    multiples of that reach: e.g. 0.8 and -1.5 rad on a Panda, 1.2 and -2.2 rad on an xArm."""
     step = max_step(profile)
     home = np.array(profile.home)
     target = home.copy()
     target[1] += 0.2  # the policy keeps asking for a joint-2 move
     last = filt.command(target, home, 0.0).command
     glitched = last.copy()
-    glitched[3] += glitch_rad  # one sample from a bad encoder read
+    glitched[3] += glitch_reaches * filt.reach[3]  # one sample from a bad encoder read
     commands = [last]
     for i, measured in enumerate([glitched, last, last]):
         decision = filt.command(target, measured, 0.1 * (i + 1))
@@ -50,8 +52,9 @@ def test_alternating_glitches_never_confirm_a_move(profile, filt):
 def test_far_readings_that_disagree_do_not_confirm_each_other(profile, filt):
     home = np.array(profile.home)
     last = filt.command(home, home, 0.0).command
-    for i, offset in enumerate([0.5, -0.5, 0.5, -0.5]):
-        decision = filt.command(home, last + offset, 0.1 * (i + 1))
+    far = 1.5 * filt.reach  # beyond the reach on every joint, 3 reaches from each other
+    for i, sign in enumerate([1, -1, 1, -1]):
+        decision = filt.command(home, last + sign * far, 0.1 * (i + 1))
         assert not decision.send
     assert filt.reanchors == 0
 

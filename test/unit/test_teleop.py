@@ -97,7 +97,7 @@ def test_mode_toggle_and_joint_selection():
     (CFG.axis_z, -1.0, 2)])
 def test_cartesian_jog_moves_end_effector_in_commanded_direction(profile, kinematics, axis, sign,
                                                                  component):
-    mapper, jogger = TeleopMapper(CFG, 8), Jogger(profile, kinematics)
+    mapper, jogger = TeleopMapper(CFG, profile.n_joints), Jogger(profile, kinematics)
     safety = SafetyFilter(profile)
     safety.enable()
     home = np.array(profile.home)
@@ -124,17 +124,26 @@ def test_yaw_jog_turns_gripper_about_vertical(profile, kinematics):
     np.testing.assert_allclose(q1, rotate_about_z(q0, 0.1), atol=2e-2)
 
 
+def the_gripper(profile):
+    """The profile's one gripper: its slot in the action vector and its open/closed spec."""
+    (group,) = profile.grippers
+    return profile.slots(group)[0], group.gripper
+
+
 def test_joint_mode_gripper_and_home(profile, kinematics):
     jogger = Jogger(profile, kinematics)
-    start = np.array(profile.home) + 0.1 * np.r_[np.ones(7), 0] - np.r_[np.zeros(7), 0.03]
+    g, spec = the_gripper(profile)
+    start = np.array(profile.home)
+    start[[profile.joint_names.index(n) for n in profile.arm_joints]] += 0.1  # the arm off home
+    start[g] = spec.closed + 0.25 * (spec.open - spec.closed)  # a quarter open
     jogger.engage(start)
     target = jogger.step(teleop.Intent(True, "", teleop.JOINT, joint_index=3,
                                        joint_velocity=0.5), dt=0.1)
-    np.testing.assert_allclose(target - start, np.eye(8)[3] * 0.05)
+    np.testing.assert_allclose(target - start, np.eye(profile.n_joints)[3] * 0.05)
     opened = jogger.step(teleop.Intent(True, "", gripper="open"), dt=0.1)
-    assert opened[7] == profile.joints[7].upper
+    assert opened[g] == spec.open
     closed = jogger.step(teleop.Intent(True, "", gripper="close"), dt=0.1)
-    assert closed[7] == profile.joints[7].lower
+    assert closed[g] == spec.closed
     np.testing.assert_allclose(jogger.step(teleop.Intent(True, "", home=True), dt=0.1),
                                profile.home)
 
@@ -143,7 +152,9 @@ def test_one_gripper_press_closes_fully_through_the_safety_filter_and_keeps_sque
         profile, kinematics):
     jogger, safety = Jogger(profile, kinematics), SafetyFilter(profile)
     safety.enable()
-    measured = np.array(profile.home)  # fingers open at 0.04 m
+    g, spec = the_gripper(profile)
+    measured = np.array(profile.home)
+    assert measured[g] == spec.open  # home is open
     jogger.engage(measured)
     intents = [teleop.Intent(True, "", gripper="close")] + [teleop.Intent(True, "")] * 5
     for t, intent in enumerate(intents):
@@ -151,10 +162,12 @@ def test_one_gripper_press_closes_fully_through_the_safety_filter_and_keeps_sque
                                   observation_time=t * 0.1)
         jogger.commit(decision.command)
         measured = decision.command  # a perfect position controller
-    assert measured[7] == pytest.approx(profile.joints[7].lower)
+    assert measured[g] == pytest.approx(spec.closed)
     jogger.release()  # deadman released, then pressed again with the cube in the fingers
-    jogger.engage(measured + np.r_[np.zeros(7), 0.01])  # fingers held open by the cube
-    assert jogger.step(teleop.Intent(True, ""), 0.1)[7] == profile.joints[7].lower
+    held = measured.copy()
+    held[g] = spec.closed + 0.25 * (spec.open - spec.closed)  # fingers held open by the cube
+    jogger.engage(held)
+    assert jogger.step(teleop.Intent(True, ""), 0.1)[g] == spec.closed
 
 
 def test_rotate_about_z_composes():
