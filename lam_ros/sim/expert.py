@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lam_ros.core.profile import RobotProfile
+from lam_ros.core.profile import GripperSpec, RobotProfile
 from lam_ros.kinematics import Kinematics
 
 TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # gripper z-axis pointing at the table, yaw 0
-OPEN, CLOSED = 0.04, 0.0  # finger targets, m
 HOVER_Z = 0.14  # m above the table: approach and carry height of the grasp point
 GRASP_Z = 0.02  # m: grasp point height when closing on the cube
 PLACE_Z = 0.035  # m: grasp point height when letting go over the target
@@ -34,7 +33,7 @@ JOINT_SLACK = 0.5  # rad between command and measurement before the robot counts
 
 @dataclass(frozen=True)
 class Segment:
-    """Ease the grasp point from ``start`` to ``end`` in ``ticks`` with the fingers at ``fingers``.
+    """Ease the grasp point from ``start`` to ``end`` in ``ticks``; command ``gripper`` meanwhile.
 
     ``cube`` says where the cube should be meanwhile: "start" (on the table where the plan saw
     it), "hand" (held), or "free" (no expectation: closing on it, or after letting go).
@@ -44,7 +43,7 @@ class Segment:
     start: np.ndarray
     end: np.ndarray
     ticks: int
-    fingers: float
+    gripper: float  # the gripper joint's target: its open or its closed position
     cube: str
 
 
@@ -54,31 +53,36 @@ def _ticks(start: np.ndarray, end: np.ndarray, speed: float, control_hz: float,
 
 
 def plan_pick_place(ee_start: np.ndarray, cube_xy: np.ndarray, target_xy: np.ndarray,
-                    control_hz: float) -> list[Segment]:
-    """The segments of one pick-and-place from the current grasp point position."""
+                    gripper: GripperSpec, control_hz: float) -> list[Segment]:
+    """The segments of one pick-and-place from the current grasp point position.
+
+    The gripper opens to the profile's open position and closes towards its closed one: past
+    the cube's width, so it squeezes the cube.
+    """
+    opened, closed = gripper.open, gripper.closed
     above_cube = np.array([*cube_xy, HOVER_Z])
     at_cube = np.array([*cube_xy, GRASP_Z])
     above_target = np.array([*target_xy, HOVER_Z])
     at_target = np.array([*target_xy, PLACE_Z])
     hz = control_hz
 
-    def move(name, a, b, speed, minimum, fingers, cube):
-        return Segment(name, a, b, _ticks(a, b, speed, hz, minimum), fingers, cube)
+    def move(name, a, b, speed, minimum, gripper_target, cube):
+        return Segment(name, a, b, _ticks(a, b, speed, hz, minimum), gripper_target, cube)
 
     # From low down (a replan after a slipped grasp) rise first, so the approach does not
     # sweep the fingers across the table and the cube.
     clear = np.array([ee_start[0], ee_start[1], max(ee_start[2], HOVER_Z)])
-    rise = [move("rise", ee_start, clear, FINE_SPEED, 3, OPEN, "free")] \
+    rise = [move("rise", ee_start, clear, FINE_SPEED, 3, opened, "free")] \
         if ee_start[2] < HOVER_Z - 0.03 else []
     return rise + [
-        move("approach", clear, above_cube, TRANSIT_SPEED, 8, OPEN, "start"),
-        move("descend", above_cube, at_cube, FINE_SPEED, 6, OPEN, "start"),
-        move("grasp", at_cube, at_cube, 1.0, 5, CLOSED, "free"),
-        move("lift", at_cube, above_cube, FINE_SPEED, 6, CLOSED, "hand"),
-        move("carry", above_cube, above_target, TRANSIT_SPEED, 8, CLOSED, "hand"),
-        move("lower", above_target, at_target, FINE_SPEED, 5, CLOSED, "hand"),
-        move("release", at_target, at_target, 1.0, 4, OPEN, "free"),
-        move("retreat", at_target, above_target, FINE_SPEED, 5, OPEN, "free"),
+        move("approach", clear, above_cube, TRANSIT_SPEED, 8, opened, "start"),
+        move("descend", above_cube, at_cube, FINE_SPEED, 6, opened, "start"),
+        move("grasp", at_cube, at_cube, 1.0, 5, closed, "free"),
+        move("lift", at_cube, above_cube, FINE_SPEED, 6, closed, "hand"),
+        move("carry", above_cube, above_target, TRANSIT_SPEED, 8, closed, "hand"),
+        move("lower", above_target, at_target, FINE_SPEED, 5, closed, "hand"),
+        move("release", at_target, at_target, 1.0, 4, opened, "free"),
+        move("retreat", at_target, above_target, FINE_SPEED, 5, opened, "free"),
     ]
 
 
@@ -95,7 +99,11 @@ class ScriptedExpert:
         self.profile = profile
         self.kinematics = kinematics or Kinematics(profile)
         self.max_step = np.array([j.max_velocity for j in profile.joints]) / profile.control_hz
-        self.finger_slot = profile.joint_names.index(profile.gripper_joints[0])
+        if len(profile.grippers) != 1:
+            raise ValueError(f"the scripted expert needs exactly one gripper group, profile "
+                             f"{profile.name!r} has {len(profile.grippers)}")
+        group = profile.grippers[0]
+        self.gripper, (self.gripper_slot,) = group.gripper, profile.slots(group)
         self.replans = 0
         self.reset()
 
@@ -126,7 +134,7 @@ class ScriptedExpert:
         self.tick += 1
         point = segment.start + ease(self.tick / segment.ticks) * (segment.end - segment.start)
         desired = self.kinematics.inverse(point, TOP_DOWN, self.command)
-        desired[self.finger_slot] = segment.fingers
+        desired[self.gripper_slot] = segment.gripper
         self.command = self.command + np.clip(desired - self.command, -self.max_step,
                                               self.max_step)
         if self.tick >= segment.ticks:
@@ -137,7 +145,8 @@ class ScriptedExpert:
         if self.plan:
             self.replans += 1
         ee, _ = self.kinematics.forward(q)
-        self.plan = plan_pick_place(ee, cube[:2], target[:2], self.profile.control_hz)
+        self.plan = plan_pick_place(ee, cube[:2], target[:2], self.gripper,
+                                    self.profile.control_hz)
         self.segment, self.tick = 0, 0
         self.command = q.copy()
         self.planned_cube_xy = cube[:2].copy()

@@ -25,15 +25,24 @@ TARGET_XY = (0.52, 0.16)
 TARGET_SIZE = 0.10  # m, edge of the target square
 TARGET_RGBA = (0.1, 0.75, 0.2, 1.0)
 TABLE_RGBA = (0.55, 0.5, 0.45, 1.0)
-GRIPPER_FORCE = 40.0  # N per finger: enough to lift the cube by friction
-FRICTION = 1.5
+ARM_FORCE = 200.0  # N or N m: the arm joints' motors, strong enough to ignore the cube
+# N: the gripper motor's limit as a force at the grasp point (a revolute gripper joint gets it
+# times its lever arm). Ample for the 50 g cube; squeezes twice as strong make PyBullet's solver
+# let the xArm's linkage drift apart and the cube slip.
+GRIP_FORCE = 6.0
+MIMIC_FORCE = 1000.0  # N or N m: gear constraints holding mimic joints to the commanded joint
+MIMIC_ERP = 0.2  # share of a mimic joint's drift from its commanded joint corrected per step
+FRICTION = 1.5  # lateral friction of table, cube and gripper links
 # Front camera: above and in front of the workspace, looking back at the robot.
 CAMERAS = {
     "front": {"eye": (1.0, 0.0, 0.7), "target": (0.4, -0.03, 0.05), "fov": 48.0},
-    "wrist": {"eye": None, "target": None, "fov": 70.0},
+    "wrist": {"eye": None, "target": None, "fov": 70.0},  # follows the gripper
     "side": {"eye": (0.95, -0.85, 0.75), "target": (0.45, 0.0, 0.1), "fov": 50.0},
 }
-RELEASED_FINGER = 0.026  # finger opening (m) above which the cube counts as released
+WRIST_CAMERA_BACK = 0.1  # m behind the grasp point, along the gripper, where the wrist camera sits
+# Gripper opening (0 closed .. 1 open) above which the cube counts as let go of: the fingers
+# are clear of its sides.
+RELEASED_OPENING = 0.65
 
 
 class PickPlaceWorld:
@@ -61,6 +70,7 @@ class PickPlaceWorld:
         self.robot = pb.loadURDF(urdf_file(self.profile.urdf), useFixedBase=True,
                                  physicsClientId=c)
         self._index_joints()
+        self._couple_grippers()
         half = CUBE_SIZE / 2
         self.cube = pb.createMultiBody(
             CUBE_MASS,
@@ -78,34 +88,69 @@ class PickPlaceWorld:
 
     def _index_joints(self) -> None:
         c = self.client
-        by_name = {}
+        self.joint_index, link_index = {}, {}  # a link's index is its parent joint's
         for i in range(pb.getNumJoints(self.robot, physicsClientId=c)):
             info = pb.getJointInfo(self.robot, i, physicsClientId=c)
-            by_name[info[1].decode()] = i
-            if info[12].decode() == self.profile.end_effector_link:
-                self.ee_index = i
-        missing = [n for n in self.profile.joint_names if n not in by_name]
+            self.joint_index[info[1].decode()] = i
+            link_index[info[12].decode()] = i
+        if self.profile.end_effector_link not in link_index:
+            raise ValueError(f"URDF {self.profile.urdf} has no link "
+                             f"{self.profile.end_effector_link!r}")
+        self.ee_index = link_index[self.profile.end_effector_link]
+        mimics = [m for g in self.profile.grippers for m in g.gripper.mimic_joints]
+        missing = [n for n in (*self.profile.joint_names, *mimics) if n not in self.joint_index]
         if missing:
             raise ValueError(f"URDF {self.profile.urdf} lacks profile joints {missing}")
-        self.command_indices = [by_name[n] for n in self.profile.joint_names]
-        # A mimic finger (profile gripper_mimic_joints) is driven as a mirror of the first
-        # gripper joint: one gripper command.
-        mimic = self.profile.gripper_mimic_joints[:1]
-        self.mirror_index = by_name.get(mimic[0]) if mimic else None
-        self.state_names = list(self.profile.joint_names)
-        self.state_indices = list(self.command_indices)
-        if self.mirror_index is not None:
-            self.state_names.append(mimic[0])
-            self.state_indices.append(self.mirror_index)
-        self.finger_slot = self.profile.joint_names.index(self.profile.gripper_joints[0])
-        # A link's index is its parent joint's index: these are the two finger pads.
-        for index in (self.command_indices[self.finger_slot], self.mirror_index):
-            if index is not None:
-                pb.changeDynamics(self.robot, index, lateralFriction=FRICTION,
-                                  physicsClientId=c)
+        self.command_indices = [self.joint_index[n] for n in self.profile.joint_names]
+        self.state_names = [*self.profile.joint_names, *mimics]
+        self.state_indices = [self.joint_index[n] for n in self.state_names]
         self.lower = np.array([j.lower for j in self.profile.joints])
         self.upper = np.array([j.upper for j in self.profile.joints])
         self.max_velocity = np.array([j.max_velocity for j in self.profile.joints])
+        self.motor_force = np.full(self.profile.n_joints, ARM_FORCE)
+
+    def _couple_grippers(self) -> None:
+        """Makes each gripper one command: mimic joints mirror the commanded joint.
+
+        Gear constraints (not motors of their own) tie each mimic joint to the commanded one,
+        so a linkage moves as one mechanism and stays consistent when a finger is blocked.
+        """
+        c = self.client
+        self.mirrors = []  # (mimic joint index, command slot)
+        for group in self.profile.grippers:
+            (slot,) = self.profile.slots(group)
+            drive = self.command_indices[slot]
+            self.motor_force[slot] = self._effort(drive, GRIP_FORCE)
+            mimics = [self.joint_index[m] for m in group.gripper.mimic_joints]
+            for index in mimics:
+                pb.setJointMotorControl2(self.robot, index, pb.VELOCITY_CONTROL, force=0.0,
+                                         physicsClientId=c)  # PyBullet's default motor off
+                gear = pb.createConstraint(self.robot, drive, self.robot, index, pb.JOINT_GEAR,
+                                           jointAxis=[1, 0, 0], parentFramePosition=[0, 0, 0],
+                                           childFramePosition=[0, 0, 0],  # unused by a gear
+                                           physicsClientId=c)
+                # Ratio -1: the two joint positions stay equal (a mimic multiplier of 1).
+                pb.changeConstraint(gear, gearRatio=-1.0, maxForce=MIMIC_FORCE, erp=MIMIC_ERP,
+                                    physicsClientId=c)
+                self.mirrors.append((index, slot))
+            # The gripper's links, finger pads included, grip the cube by friction.
+            for index in (drive, *mimics):
+                pb.changeDynamics(self.robot, index, lateralFriction=FRICTION, physicsClientId=c)
+
+    def _effort(self, index: int, force: float) -> float:
+        """Joint effort that exerts ``force`` (N) at the grasp point.
+
+        The force itself for a prismatic joint; for a revolute one, times the distance from the
+        joint's axis to the grasp point.
+        """
+        info = pb.getJointInfo(self.robot, index, physicsClientId=self.client)
+        if info[2] != pb.JOINT_REVOLUTE:
+            return force
+        state = pb.getLinkState(self.robot, index, computeForwardKinematics=True,
+                                physicsClientId=self.client)
+        axis = _rotation(state[5]) @ np.array(info[13])
+        arm = self.tool_pose()[0] - np.array(state[4])
+        return force * float(np.linalg.norm(arm - (arm @ axis) * axis))
 
     # --- episode -----------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
@@ -115,9 +160,8 @@ class PickPlaceWorld:
         home = np.array(self.profile.home, dtype=float)
         for index, value in zip(self.command_indices, home, strict=True):
             pb.resetJointState(self.robot, index, float(value), 0.0, physicsClientId=c)
-        if self.mirror_index is not None:
-            pb.resetJointState(self.robot, self.mirror_index, float(home[self.finger_slot]), 0.0,
-                               physicsClientId=c)
+        for index, slot in self.mirrors:
+            pb.resetJointState(self.robot, index, float(home[slot]), 0.0, physicsClientId=c)
         self.cube_start_xy = cube_start_xy(self.seed)
         pb.resetBasePositionAndOrientation(self.cube, [*self.cube_start_xy, CUBE_SIZE / 2],
                                            [0, 0, 0, 1], physicsClientId=c)
@@ -129,17 +173,12 @@ class PickPlaceWorld:
         """Joint position targets in profile order (already checked by the command guard)."""
         target = np.clip(np.asarray(positions, dtype=float), self.lower, self.upper)
         self.command = target
-        for k, index in enumerate(self.command_indices):
-            self._drive(index, target[k], self.max_velocity[k], k == self.finger_slot)
-        if self.mirror_index is not None:
-            self._drive(self.mirror_index, target[self.finger_slot],
-                        self.max_velocity[self.finger_slot], True)
-
-    def _drive(self, index: int, position: float, max_velocity: float, finger: bool) -> None:
-        force = GRIPPER_FORCE if finger else 200.0
-        pb.setJointMotorControl2(self.robot, index, pb.POSITION_CONTROL,
-                                 targetPosition=float(position), force=force,
-                                 maxVelocity=float(max_velocity), physicsClientId=self.client)
+        for slot, index in enumerate(self.command_indices):
+            pb.setJointMotorControl2(self.robot, index, pb.POSITION_CONTROL,
+                                     targetPosition=float(target[slot]),
+                                     force=float(self.motor_force[slot]),
+                                     maxVelocity=float(self.max_velocity[slot]),
+                                     physicsClientId=self.client)
 
     def step(self) -> None:
         """Advances one control period (fixed physics substeps)."""
@@ -155,7 +194,7 @@ class PickPlaceWorld:
         return np.array([s[0] for s in states])
 
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Names (profile joints plus the mirrored finger), positions and velocities."""
+        """Names (profile joints, then the grippers' mimic joints), positions and velocities."""
         states = pb.getJointStates(self.robot, self.state_indices, physicsClientId=self.client)
         return (list(self.state_names), np.array([s[0] for s in states]),
                 np.array([s[1] for s in states]))
@@ -172,8 +211,21 @@ class PickPlaceWorld:
     def success(self) -> bool:
         """Cube inside the target square, resting on the table, and let go of."""
         position, _ = self.cube_pose()
-        fingers = self.joint_positions()[self.finger_slot]
-        return bool(placed(position, np.array(TARGET_XY)) and fingers > RELEASED_FINGER)
+        return bool(placed(position, np.array(TARGET_XY)) and self.released())
+
+    def released(self) -> bool:
+        """Every gripper opened past ``RELEASED_OPENING``."""
+        q = self.joint_positions()
+        return all(g.gripper.opening(q[slot]) > RELEASED_OPENING
+                   for g in self.profile.grippers for slot in self.profile.slots(g))
+
+    def tool_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The grasp point (m) and the gripper's rotation matrix: the end-effector link's frame
+        moved by the profile's tool_offset."""
+        state = pb.getLinkState(self.robot, self.ee_index, computeForwardKinematics=True,
+                                physicsClientId=self.client)
+        rotation = _rotation(state[5])
+        return np.array(state[4]) + rotation @ np.array(self.profile.tool_offset), rotation
 
     def render(self, camera_name: str, size: tuple[int, int] | None = None) -> np.ndarray:
         """HxWx3 uint8 RGB, CPU renderer, at ``size`` (width, height) or the profile camera's."""
@@ -191,12 +243,10 @@ class PickPlaceWorld:
         if camera_name not in CAMERAS:
             raise KeyError(f"no simulated camera {camera_name!r}; have {sorted(CAMERAS)}")
         cam = CAMERAS[camera_name]
-        if cam["eye"] is None:  # wrist: look along the gripper from the hand
-            state = pb.getLinkState(self.robot, self.ee_index, computeForwardKinematics=True,
-                                    physicsClientId=self.client)
-            rotation = np.array(pb.getMatrixFromQuaternion(state[5])).reshape(3, 3)
-            eye = np.array(state[4]) - 0.1 * rotation[:, 2]
-            target, up = eye + rotation[:, 2], rotation[:, 0]
+        if cam["eye"] is None:  # wrist: look along the gripper at the grasp point
+            tool, rotation = self.tool_pose()
+            eye = tool - WRIST_CAMERA_BACK * rotation[:, 2]
+            target, up = tool, rotation[:, 0]
         else:
             eye, target, up = cam["eye"], cam["target"], (0.0, 0.0, 1.0)
         view = pb.computeViewMatrix(list(eye), list(target), list(up))
@@ -206,6 +256,11 @@ class PickPlaceWorld:
     def close(self) -> None:
         if pb.isConnected(self.client):
             pb.disconnect(self.client)
+
+
+def _rotation(quaternion) -> np.ndarray:
+    """3x3 rotation matrix of a PyBullet (x, y, z, w) quaternion."""
+    return np.array(pb.getMatrixFromQuaternion(quaternion)).reshape(3, 3)
 
 
 def cube_start_xy(seed: int) -> np.ndarray:

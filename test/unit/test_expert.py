@@ -37,7 +37,7 @@ def rollout(world, expert, seed, ticks):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, eval_seeds(1)[0]])
-def test_expert_solves_the_episode_in_8_to_12_seconds(world, expert, seed):
+def test_expert_solves_the_episode_in_5_to_12_seconds(world, expert, seed):
     result = run_expert_episode(world, expert, seed, cameras=())
     assert result.success, f"seed {seed} failed"
     assert 5.0 <= result.steps * world.profile.control_period <= 12.0
@@ -55,6 +55,19 @@ def test_commands_respect_velocity_limits_and_the_cube_is_really_lifted(world, e
     assert np.all((commands >= lower) & (commands <= upper))
     assert heights.max() > CUBE_SIZE / 2 + 0.08  # carried by the fingers, not pushed
     assert world.success()
+
+
+def test_the_gripper_holds_together_while_carrying(world, expert, profile):
+    rollout(world, expert, seed=5, ticks=45)
+    assert expert.phase == "carry"
+    names, positions, _ = world.joint_state()
+    drive = positions[expert.gripper_slot]
+    # Closed on the cube: short of the closed position, every mimic joint with the drive.
+    assert 0.2 < expert.gripper.opening(drive) < 0.8
+    np.testing.assert_allclose(positions[profile.n_joints:], drive, atol=0.02)  # ~1 degree
+    cube, _ = world.cube_pose()
+    grasp_point, _ = expert.kinematics.forward(world.joint_positions())
+    assert np.linalg.norm(cube - grasp_point) < 0.01  # not slipped
 
 
 def test_same_inputs_give_the_same_commands(world, profile):
@@ -91,10 +104,10 @@ def test_ease_starts_and_ends_at_rest():
     assert ease(-1.0) == 0.0 and ease(2.0) == 1.0
 
 
-def test_sim_check_command_ends_with_the_success_rate(capsys):
+def test_sim_check_command_ends_with_the_success_rate(capsys, profile):
     from lam_ros.cli import main
 
-    assert main(["sim-check", "--episodes", "2", "--eval-seeds"]) == 0
+    assert main(["sim-check", "--episodes", "2", "--eval-seeds", "--profile", profile.name]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "success_rate=1.00"
     assert "steps_per_s=" in lines[-2] and "frames_per_s=" in lines[-2]

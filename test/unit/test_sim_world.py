@@ -4,6 +4,7 @@ import numpy as np
 import pybullet as pb
 import pytest
 
+from lam_ros.kinematics import Kinematics
 from lam_ros.sim import world as world_mod
 from lam_ros.sim.world import CUBE_SIZE, TARGET_XY, PickPlaceWorld, cube_start_xy
 
@@ -53,18 +54,34 @@ def test_robot_holds_its_command_and_time_advances(world, profile):
     assert world.cube_pose()[0][2] == pytest.approx(CUBE_SIZE / 2, abs=2e-3)  # resting
 
 
-def test_joint_state_lists_the_mirrored_finger(world, profile):
+def gripper(profile):
+    """The profile's gripper spec and its slot in the command vector."""
+    (group,) = profile.grippers
+    (slot,) = profile.slots(group)
+    return group.gripper, slot
+
+
+def test_joint_state_lists_the_mimic_joints_which_mirror_the_gripper(world, profile):
     world.reset(0)
+    spec, slot = gripper(profile)
     target = np.array(profile.home)
-    target[7] = 0.01
+    target[slot] = spec.closed + 0.3 * (spec.open - spec.closed)
     world.apply_command(target)
     for _ in range(5):
         world.step()
     names, positions, velocities = world.joint_state()
-    assert names == [*profile.joint_names, "panda_finger_joint2"]
-    assert positions.shape == velocities.shape == (9,)
-    assert positions[7] == pytest.approx(0.01, abs=2e-3)
-    assert positions[8] == pytest.approx(positions[7], abs=2e-3)
+    assert names == [*profile.joint_names, *spec.mimic_joints]
+    assert positions.shape == velocities.shape == (len(names),)
+    assert positions[slot] == pytest.approx(target[slot], abs=2e-3)
+    np.testing.assert_allclose(positions[profile.n_joints:], positions[slot], atol=2e-3)
+
+
+def test_tool_pose_is_the_grasp_point_the_kinematics_moves(world, profile):
+    world.reset(0)
+    position, rotation = world.tool_pose()
+    expected, _ = Kinematics(profile).forward(world.joint_positions())
+    np.testing.assert_allclose(position, expected, atol=1e-6)
+    np.testing.assert_allclose(rotation[:, 2], [0.0, 0.0, -1.0], atol=1e-3)  # home: pointing down
 
 
 def test_front_camera_sees_the_cube_and_it_moves_in_the_image(world, profile):
@@ -99,8 +116,9 @@ def test_success_needs_the_cube_on_the_target_and_released(world, profile):
     move_cube(world, TARGET_XY[0] + 0.08, TARGET_XY[1])  # beside it
     assert not world.success()
     move_cube(world, *TARGET_XY)
+    spec, slot = gripper(profile)
     closed = np.array(profile.home)
-    closed[7] = 0.0
+    closed[slot] = spec.closed
     world.apply_command(closed)
     for _ in range(5):
         world.step()
