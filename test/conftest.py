@@ -5,8 +5,9 @@ import os
 import pytest
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Domain ids 100..199 are spread by pid so parallel runs on one machine do not cross-talk.
-os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(100 + os.getpid() % 100))
+# Domain ids 50..99 (inside the portable 0..101 range; the demo uses 42) are spread by pid so
+# parallel runs on one machine do not cross-talk.
+os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(50 + os.getpid() % 50))
 os.environ["ROS_DOMAIN_ID"] = os.environ["LAM_ROS_TEST_DOMAIN_ID"]
 
 

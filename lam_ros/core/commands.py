@@ -34,7 +34,7 @@ class GroupCommand:
 
 def decode(group: CommandGroup, msg) -> GroupCommand:
     """The command a ``group.interface`` message carries; values are not checked here."""
-    if group.interface == "joint_trajectory":
+    if group.timed:
         stamp = msg.header.stamp
         points = tuple((p.time_from_start.sec + p.time_from_start.nanosec * 1e-9,
                         np.asarray(p.positions, dtype=np.float64).ravel()) for p in msg.points)

@@ -127,6 +127,12 @@ class CommandGroup:
             _require(self.joints[0] not in g.mimic_joints,
                      f"{where}.gripper.mimic_joints: {self.joints[0]!r} is the commanded joint")
 
+    @property
+    def timed(self) -> bool:
+        """Commands are trajectories: stamped, timed points, joints named in each message. The
+        other interfaces carry bare positions in the group's joint order."""
+        return self.interface == "joint_trajectory"
+
 
 @dataclass(frozen=True)
 class RobotProfile:

@@ -221,7 +221,7 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     group_streams = []
     for group in profile.command_groups:
         rows = commanded[group.name]
-        if group.interface != "joint_trajectory" and rows:
+        if not group.timed and rows:
             stamps = place_headerless_commands(
                 np.array([c[1] for c in rows], np.int64),
                 np.array(answered[group.name], np.int64), joint_stream,

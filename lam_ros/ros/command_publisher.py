@@ -26,7 +26,7 @@ MESSAGE_CLASSES = {"float64_multi_array": Float64MultiArray, "joint_trajectory":
 def group_message(group: CommandGroup, values: np.ndarray, decided_at_s: float,
                   period_s: float):
     """One group's command message for targets ``values`` (the group's joint order)."""
-    if group.interface == "joint_trajectory":
+    if group.timed:
         return trajectory_command(group.joints, [(period_s, values)], sec_to_stamp(decided_at_s))
     if group.interface == "float64":
         return Float64(data=float(values[0]))

@@ -196,7 +196,7 @@ class Fuzzer(Node):
         else:
             group, publisher = self.sim_commands[rng.integers(len(self.sim_commands))]
             publisher.publish(
-                gen.trajectory_command(rng, group.joints) if group.interface == "joint_trajectory"
+                gen.trajectory_command(rng, group.joints) if group.timed
                 else gen.opening_command(rng) if group.interface == "float64"
                 else gen.positions_command(rng, len(group.joints)))
             self.sent[SIM_INPUTS + group.topic] += 1

@@ -39,7 +39,7 @@ class CommandGuard:
 
     def check(self, command: GroupCommand, period_s: float) -> GuardResult:
         """A decoded command of this group's interface."""
-        if self.group.interface == "joint_trajectory":
+        if self.group.timed:
             return self.check_trajectory(command.joint_names, command.points, period_s)
         return self.check_positions(command.points[0][1])
 
