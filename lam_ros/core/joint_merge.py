@@ -34,6 +34,11 @@ class JointStateMerge:
     def base(self) -> str:
         return self.topics[0]
 
+    @property
+    def heard_all(self) -> bool:
+        """Every topic has delivered a message (before that, a missing source is expected)."""
+        return len(self.latest) == len(self.topics)
+
     def add(self, topic: str, names: Sequence[str], positions: np.ndarray,
             stamp_s: float) -> np.ndarray | None:
         """Takes one message; returns the merged positions (profile order) when ``topic`` is the

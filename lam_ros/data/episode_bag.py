@@ -190,7 +190,8 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
                 positions = merge.add(topic, msg.name, np.asarray(msg.position, np.float64),
                                       stamp * 1e-9)
             except StaleSourceError as exc:
-                unmerged.append(str(exc))
+                if merge.heard_all:  # not the usual start, before a gripper's first message
+                    unmerged.append(str(exc))
                 continue
             if positions is None:
                 continue
