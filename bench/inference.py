@@ -63,14 +63,16 @@ def sample_inputs(profile: RobotProfile, count: int, seed: int = 0) -> list[dict
 
 
 def fresh_policy(profile: RobotProfile, out_dir: Path):
-    """A default-architecture policy with random weights, exported with the real exporter."""
+    """A default-family policy with random weights, exported with the real exporter."""
     from lam_ros.policy.export import export_policy
-    from lam_ros.policy.model import ExportedPolicy, Normalizer, PolicyConfig, VisuomotorPolicy
+    from lam_ros.policy.families import DEFAULT_FAMILY, FeatureShapes, build_policy
+    from lam_ros.policy.model import ExportedPolicy, Normalizer
+    from lam_ros.policy.train_config import TrainConfig
 
-    config = PolicyConfig(tuple(c.name for c in profile.cameras), profile.n_joints)
-    wrapper = ExportedPolicy(VisuomotorPolicy(config), Normalizer(config.camera_names,
-                                                                  profile.n_joints)).eval()
-    card = PolicyCard.for_profile(profile, config.chunk)
+    shapes = FeatureShapes.for_profile(profile, TrainConfig.chunk)  # training's default chunk
+    wrapper = ExportedPolicy(build_policy(DEFAULT_FAMILY, shapes, {}),
+                             Normalizer(shapes.camera_names, profile.n_joints)).eval()
+    card = PolicyCard.for_profile(profile, shapes.chunk)
     result = export_policy(wrapper, card, out_dir / "policy.onnx", sample_inputs(profile, 4),
                            {"bench": "random weights"})
     return result.model_path, wrapper
@@ -78,18 +80,9 @@ def fresh_policy(profile: RobotProfile, out_dir: Path):
 
 def torch_from_checkpoint(checkpoint: Path, card: PolicyCard):
     """The EMA policy and normalizer from a training checkpoint, wrapped as exported."""
-    from safetensors.torch import load_file
+    from lam_ros.policy.model import ExportedPolicy
 
-    from lam_ros.policy.model import ExportedPolicy, Normalizer, PolicyConfig, VisuomotorPolicy
-
-    config = PolicyConfig(tuple(c.name for c in card.cameras), len(card.joint_names), card.chunk)
-    policy, normalizer = VisuomotorPolicy(config), Normalizer(config.camera_names,
-                                                              len(card.joint_names))
-    tensors = load_file(str(checkpoint))
-    for prefix, module in (("ema.", policy), ("normalizer.", normalizer)):
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
-                                if k.startswith(prefix)})
-    return ExportedPolicy(policy, normalizer).eval()
+    return ExportedPolicy.from_checkpoint(checkpoint, card)
 
 
 def time_calls(call, samples: list[dict], runs: int) -> tuple[list[float], list[np.ndarray]]:

@@ -21,8 +21,12 @@ from rosbags.rosbag2 import Reader
 from lam_ros.core.profile import load_profile
 from lam_ros.data.cache import convert_dataset
 from lam_ros.data.episode_bag import find_episode_dirs, storage_files
+from lam_ros.policy.distributed import setup_distributed
 from lam_ros.policy.model import count_parameters
-from lam_ros.policy.train import TrainConfig, build_parts, load_data, run_loop, setup_distributed
+from lam_ros.policy.train import run_loop
+from lam_ros.policy.train_config import TrainConfig
+from lam_ros.policy.training_data import load_data
+from lam_ros.policy.training_state import build_parts
 
 REPO = Path(__file__).resolve().parents[1]
 

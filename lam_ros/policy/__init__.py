@@ -1,1 +1,2 @@
-"""Torch models, training, ONNX export with parity check, and the onnxruntime runtime."""
+"""Policy families behind one ONNX contract, training, ONNX export with parity check, and the
+onnxruntime runtime."""

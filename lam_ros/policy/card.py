@@ -43,6 +43,10 @@ class PolicyCard:
     # Which action slots drive which command group (controller); empty on cards written before
     # command groups, whose slots are fixed by joint_names alone.
     command_groups: dict[str, list[int]] = field(default_factory=dict)
+    # The policy family (`lam-ros train --policy`) and its hyperparameters. Cards written before
+    # families are all the default conv policy, its config not recorded (its defaults then).
+    policy: str = "conv"
+    policy_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_profile(cls, profile: RobotProfile, chunk: int, **extra: Any) -> PolicyCard:

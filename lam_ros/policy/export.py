@@ -2,9 +2,12 @@
 
 Inputs ``image_<camera>`` uint8 [1, H, W, 3] and ``state`` float32 [1, n_joints]; output
 ``actions`` float32 [1, chunk, n_joints] in robot units; normalization inside the graph; the
-policy card in metadata_props (and as JSON beside the model). The export fails unless every
-weight and every torch output on the held-out frames is finite, ``onnx.checker`` (full check)
-passes and onnxruntime matches torch on those frames (a NaN difference fails).
+policy card in metadata_props (and as JSON beside the model). A family's optional inputs (the
+flow policy's ``noise``) are graph inputs that are also initializers holding their default, so
+onnxruntime lists them apart from the required inputs and a caller feeding only the contract's
+inputs runs on the defaults. The export fails unless every weight and every torch output on the
+held-out frames is finite, ``onnx.checker`` (full check) passes and onnxruntime matches torch on
+those frames (defaults for the optional inputs; a NaN difference fails).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 
 from lam_ros.core import features
 from lam_ros.policy.card import CARD_KEY, PolicyCard, card_path
@@ -88,15 +92,21 @@ def check_finite(wrapper: ExportedPolicy, inputs: list[dict[str, np.ndarray]]) -
 
 def _to_onnx(wrapper: ExportedPolicy, names: list[str],
              sample: dict[str, np.ndarray]) -> onnx.ModelProto:
-    args = tuple(torch.from_numpy(sample[name]) for name in names)
+    optional = wrapper.policy.optional_inputs()
+    args = (*(torch.from_numpy(sample[name]) for name in names),
+            *(default.detach().clone() for default in optional.values()))
     buffer = io.BytesIO()
     # The TorchScript exporter on purpose: the dynamo one needs onnxscript, not installed here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(wrapper, args, buffer, input_names=names,
+        torch.onnx.export(wrapper, args, buffer, input_names=[*names, *optional],
                           output_names=[features.ACTIONS], opset_version=OPSET, dynamo=False,
                           do_constant_folding=True)
-    return onnx.load_from_string(buffer.getvalue())
+    model = onnx.load_from_string(buffer.getvalue())
+    for name, default in optional.items():  # an initializer named as an input is its default
+        model.graph.initializer.append(numpy_helper.from_array(default.detach().cpu().numpy(),
+                                                               name))
+    return model
 
 
 def parity(wrapper: ExportedPolicy, model_path: Path,
@@ -105,7 +115,9 @@ def parity(wrapper: ExportedPolicy, model_path: Path,
     difference is NaN."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # an initializer that is also an input warns; it is meant
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     names = input_names(wrapper.camera_names)
     diffs = []
     with torch.no_grad():

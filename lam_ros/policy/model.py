@@ -1,89 +1,22 @@
-"""The default visuomotor policy: per-camera conv encoder with spatial-softmax keypoints, joint
-positions as state, and an MLP head predicting a chunk of absolute joint targets.
+"""What every policy family shares: the normalization statistics, image helpers, and the
+deployable wrapper.
 
-The trained module works on normalized tensors only. ``Normalizer`` holds the statistics from the
-training set, and ``ExportedPolicy`` bakes both into one graph with the policy file's contract:
-raw uint8 NHWC images and joint positions in, joint targets in robot units out.
+A family's module (policy/families/) works on normalized tensors only. ``Normalizer`` holds the
+statistics from the training set, and ``ExportedPolicy`` bakes both into one graph with the policy
+file's contract: raw uint8 NHWC images and joint positions in, joint targets in robot units out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from lam_ros.policy.card import PolicyCard
+from lam_ros.policy.families import FeatureShapes, PolicyModel, family
 
 STD_FLOOR = 1e-2  # a joint that never moved in the data must not blow up its normalized value
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    camera_names: tuple[str, ...]
-    n_joints: int
-    chunk: int = 10
-    channels: tuple[int, int, int] = (32, 32, 64)
-    keypoints: int = 32  # per camera
-    hidden: int = 384
-
-    def __post_init__(self) -> None:
-        if not self.camera_names:
-            raise ValueError("PolicyConfig.camera_names must name at least one camera")
-        for key in ("n_joints", "chunk", "keypoints", "hidden"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"PolicyConfig.{key} must be >= 1, got {getattr(self, key)}")
-
-
-class SpatialSoftmax(nn.Module):
-    """Feature maps -> expected (x, y) image coordinates per channel, in [-1, 1]."""
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = maps.shape
-        weights = F.softmax(maps.flatten(2), dim=-1).view(batch, channels, height, width)
-        xs = torch.linspace(-1.0, 1.0, width, device=maps.device, dtype=maps.dtype)
-        ys = torch.linspace(-1.0, 1.0, height, device=maps.device, dtype=maps.dtype)
-        x = (weights.sum(dim=2) * xs).sum(dim=-1)
-        y = (weights.sum(dim=3) * ys).sum(dim=-1)
-        return torch.cat([x, y], dim=1)
-
-
-class CameraEncoder(nn.Module):
-    """Downsamples fast (the 2-core budget), then keypoints from a 1x1 conv."""
-
-    def __init__(self, channels: tuple[int, int, int], keypoints: int):
-        super().__init__()
-        c1, c2, c3 = channels
-        self.net = nn.Sequential(
-            nn.Conv2d(3, c1, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c3, keypoints, 1),
-            SpatialSoftmax(),
-        )
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image)
-
-
-class VisuomotorPolicy(nn.Module):
-    """Normalized images [B, 3, H, W] per camera + normalized state -> normalized action chunk."""
-
-    def __init__(self, config: PolicyConfig):
-        super().__init__()
-        self.config = config
-        self.encoders = nn.ModuleDict({name: CameraEncoder(config.channels, config.keypoints)
-                                       for name in config.camera_names})
-        features = 2 * config.keypoints * len(config.camera_names) + config.n_joints
-        self.head = nn.Sequential(
-            nn.Linear(features, config.hidden), nn.ReLU(),
-            nn.Linear(config.hidden, config.hidden), nn.ReLU(),
-            nn.Linear(config.hidden, config.chunk * config.n_joints),
-        )
-
-    def forward(self, images: dict[str, torch.Tensor], state: torch.Tensor) -> torch.Tensor:
-        keypoints = [self.encoders[name](images[name]) for name in self.config.camera_names]
-        out = self.head(torch.cat([*keypoints, state], dim=1))
-        return out.view(-1, self.config.chunk, self.config.n_joints)
 
 
 class Normalizer(nn.Module):
@@ -145,21 +78,40 @@ def random_shift(frames: torch.Tensor, pad: int, generator: torch.Generator) -> 
 
 
 class ExportedPolicy(nn.Module):
-    """The deployable graph: raw uint8 NHWC images and joint positions -> joint targets."""
+    """The deployable graph: raw uint8 NHWC images and joint positions -> joint targets, through
+    any family's ``predict``."""
 
-    def __init__(self, policy: VisuomotorPolicy, normalizer: Normalizer):
+    def __init__(self, policy: PolicyModel, normalizer: Normalizer):
         super().__init__()
         self.policy = policy
         self.normalizer = normalizer
-        self.camera_names = policy.config.camera_names
+        self.camera_names = policy.shapes.camera_names
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """``inputs``: one uint8 [B, H, W, 3] image per camera (config order), then state."""
-        *frames, state = inputs
+        """``inputs``: one uint8 [B, H, W, 3] image per camera (``camera_names`` order), then
+        state, then any of the policy's optional inputs in order (their defaults if left out)."""
+        cameras = len(self.camera_names)
+        frames, state, optional = inputs[:cameras], inputs[cameras], inputs[cameras + 1:]
         images = {name: self.normalizer.image(name, to_float_nchw(f))
                   for name, f in zip(self.camera_names, frames, strict=True)}
-        normalized = self.policy(images, self.normalizer.state(state))
+        normalized = self.policy.predict(images, self.normalizer.state(state), *optional)
         return self.normalizer.unnormalize_action(normalized)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, card: PolicyCard) -> ExportedPolicy:
+        """The EMA weights and normalizer of a training checkpoint, as the family and config the
+        card records (cards from before policy families are ``conv`` with its defaults)."""
+        from safetensors.torch import load_file
+
+        policy_cls = family(card.policy)
+        policy = policy_cls(FeatureShapes.from_card(card),
+                            policy_cls.make_config(card.policy_config))
+        normalizer = Normalizer(policy.shapes.camera_names, policy.shapes.n_joints)
+        tensors = load_file(str(checkpoint))
+        for prefix, module in (("ema.", policy), ("normalizer.", normalizer)):
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                    if k.startswith(prefix)})
+        return cls(policy, normalizer).eval()
 
 
 def count_parameters(module: nn.Module) -> int:

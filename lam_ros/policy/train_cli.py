@@ -1,4 +1,4 @@
-"""`lam-ros train`: convert episode bags (cached), train the default policy, export ONNX.
+"""`lam-ros train`: convert episode bags (cached), train a policy (`--policy`), export ONNX.
 
 Multi-process: `torchrun --nproc_per_node=N -m lam_ros.cli train ...` (gloo on CPU, nccl on GPU).
 """
@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import sys
 
 from lam_ros.policy.export import ExportError
+from lam_ros.policy.families import FAMILIES
 from lam_ros.policy.train import TrainConfig, TrainResult, is_main, train_policy
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
@@ -24,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", required=True,
                         help="robot profile (name in config/robots or YAML path) the episodes "
                              "were recorded for")
+    parser.add_argument("--policy", choices=list(FAMILIES), default=DEFAULTS["policy"],
+                        help="policy family: " + "; ".join(
+                            f"{name}: {cls.summary}" for name, cls in FAMILIES.items()))
+    parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
+                        type=policy_option,
+                        help="override one of the family's hyperparameters (repeatable), "
+                             "e.g. kl_weight=1 or channels=[16,32,64]; VALUE is read as JSON, "
+                             "else as a string")
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     parser.add_argument("--minutes", type=float, default=DEFAULTS["minutes"],
                         help="wall-clock training budget (0 = only --steps limits)")
@@ -42,9 +52,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def policy_option(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        data_dir=args.data, out_dir=args.out, profile=args.profile, steps=args.steps,
+        data_dir=args.data, out_dir=args.out, profile=args.profile, policy=args.policy,
+        policy_options=dict(args.policy_option), steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed,

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from family_models import tiny_exported_policy
 from onnx_models import constant_chunk_model, default_card, hold_model, nan_when_lit_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -26,6 +27,7 @@ from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
 from lam_ros.policy.controller import DEADMAN_RELEASED, JOINTS
+from lam_ros.policy.families import FAMILIES
 from lam_ros.ros import qos
 from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
 
@@ -448,3 +450,17 @@ def test_commands_carry_an_expiry(tmp_path, graph_for):
         info = graph.robot.get_publishers_info_by_topic(group.topic)
         lifespan = info[0].qos_profile.lifespan
         assert lifespan.nanoseconds * 1e-9 == pytest.approx(xarm.control_period)
+
+
+@pytest.mark.parametrize("family_name", list(FAMILIES))
+def test_every_policy_family_drives_the_robot_through_the_same_node(tmp_path, graph_for,
+                                                                     family_name):
+    panda = load_profile("panda_sim")  # the family, not the robot, is what varies here
+    model = tiny_exported_policy(tmp_path / f"{family_name}.onnx", panda, family_name)
+    graph = graph_for(panda, model)
+    assert graph.policy.controller.runtime.card.policy == family_name
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 3, what=f"{family_name} commands after enable")
+    for command in graph.robot.commands:  # the tiny policy's chunk sits near home
+        assert np.all(np.isfinite(command))
+        assert np.abs(command - np.array(panda.home)).max() < 0.05

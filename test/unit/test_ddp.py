@@ -10,13 +10,11 @@ import torch.multiprocessing as mp
 from episode_bag_factory import TINY_PROFILE_FILE, tiny_profile, write_dataset
 
 from lam_ros.core.profile import load_profile
-from lam_ros.policy.train import (
-    TrainConfig,
-    build_parts,
-    load_data,
-    run_loop,
-    setup_distributed,
-)
+from lam_ros.policy.distributed import setup_distributed
+from lam_ros.policy.train import run_loop
+from lam_ros.policy.train_config import TrainConfig
+from lam_ros.policy.training_data import load_data
+from lam_ros.policy.training_state import build_parts
 
 WORLD = 2
 
@@ -68,9 +66,8 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path, monkeypatch):
 
 
 def tiny_initial_weights(config: TrainConfig, profile) -> dict:
-    from lam_ros.policy.model import PolicyConfig, VisuomotorPolicy
+    from lam_ros.policy.families import FeatureShapes, build_policy
 
     torch.manual_seed(config.seed)
-    policy = VisuomotorPolicy(PolicyConfig(tuple(c.name for c in profile.cameras),
-                                           profile.n_joints, config.chunk))
+    policy = build_policy(config.policy, FeatureShapes.for_profile(profile, config.chunk), {})
     return policy.state_dict()

@@ -22,9 +22,11 @@ from onnx_models import constant_chunk_model
 from lam_ros.core import features
 from lam_ros.data.cache import ConversionWarning, convert_dataset
 from lam_ros.policy import train
-from lam_ros.policy.card import PolicyCard
+from lam_ros.policy.card import CameraCard, PolicyCard
 from lam_ros.policy.export import ExportError, export_policy, parity
-from lam_ros.policy.model import ExportedPolicy, Normalizer, PolicyConfig, VisuomotorPolicy
+from lam_ros.policy.families import FeatureShapes
+from lam_ros.policy.families.conv import ConvConfig, ConvPolicy
+from lam_ros.policy.model import ExportedPolicy, Normalizer
 from lam_ros.policy.runtime import PolicyLoadError, PolicyRuntime
 from lam_ros.policy.train import TrainConfig, train_policy
 
@@ -74,8 +76,8 @@ def test_an_episode_without_a_finite_joint_state_is_skipped_naming_why(tmp_path,
 
 def _wrapper(n_joints=8):
     torch.manual_seed(0)
-    return ExportedPolicy(VisuomotorPolicy(PolicyConfig(("front",), n_joints)),
-                          Normalizer(("front",), n_joints))
+    shapes = FeatureShapes((CameraCard("front", 32, 32),), n_joints, chunk=10)
+    return ExportedPolicy(ConvPolicy(shapes, ConvConfig()), Normalizer(("front",), n_joints))
 
 
 def _frames(count=2):

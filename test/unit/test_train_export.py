@@ -16,12 +16,14 @@ from safetensors.torch import load_file
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.core import features
 from lam_ros.policy import train
-from lam_ros.policy.card import PolicyCard, card_path, embedded_card
+from lam_ros.policy.card import CameraCard, PolicyCard, card_path, embedded_card
 from lam_ros.policy.export import PARITY_TOLERANCE, ExportError, export_policy
+from lam_ros.policy.families import FeatureShapes
 from lam_ros.policy.model import ExportedPolicy
 from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
 
 STEPS = 12
+FRONT_8_JOINTS = FeatureShapes((CameraCard("front", 32, 32),), n_joints=8, chunk=10)
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +91,11 @@ def test_card_is_embedded_and_beside_the_model_and_fits_the_profile(trained, set
 
 
 def test_onnx_matches_the_checkpointed_torch_policy(trained, setup):
-    from lam_ros.policy.model import Normalizer, PolicyConfig, VisuomotorPolicy
+    from lam_ros.policy.families.conv import ConvConfig, ConvPolicy
+    from lam_ros.policy.model import Normalizer
 
     tensors = load_file(str(trained[0] / CHECKPOINT))  # safetensors: no pickle involved
-    config = PolicyConfig(("front",), 8)
-    ema, normalizer = VisuomotorPolicy(config), Normalizer(("front",), 8)
+    ema, normalizer = ConvPolicy(FRONT_8_JOINTS, ConvConfig()), Normalizer(("front",), 8)
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     normalizer.load_state_dict({k[11:]: v for k, v in tensors.items()
                                 if k.startswith("normalizer.")})
@@ -131,10 +133,11 @@ def _parity_frames(n: int = 3) -> list[dict[str, np.ndarray]]:
 
 
 def _offset_wrapper(offset: float) -> ExportedWithOffset:
-    from lam_ros.policy.model import Normalizer, PolicyConfig, VisuomotorPolicy
+    from lam_ros.policy.families.conv import ConvConfig, ConvPolicy
+    from lam_ros.policy.model import Normalizer
 
     torch.manual_seed(0)
-    return ExportedWithOffset(VisuomotorPolicy(PolicyConfig(("front",), 8)),
+    return ExportedWithOffset(ConvPolicy(FRONT_8_JOINTS, ConvConfig()),
                               Normalizer(("front",), 8), offset)
 
 

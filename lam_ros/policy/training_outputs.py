@@ -1,0 +1,75 @@
+"""What a training run leaves in its folder: the resumable checkpoint (safetensors) and, at the
+end, the exported policy with its card."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from lam_ros.core.profile import RobotProfile
+from lam_ros.policy.card import PolicyCard
+from lam_ros.policy.checkpoint import load_checkpoint, save_checkpoint
+from lam_ros.policy.distributed import is_main
+from lam_ros.policy.export import ExportResult, export_policy
+from lam_ros.policy.families import family
+from lam_ros.policy.model import ExportedPolicy
+from lam_ros.policy.train_config import TrainConfig
+from lam_ros.policy.training_data import held_out_frames
+from lam_ros.policy.training_state import Parts
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL_FILE = "policy.onnx"
+
+
+def _modules(parts: Parts) -> dict[str, torch.nn.Module]:
+    return {"model": parts.core, "ema": parts.ema, "normalizer": parts.normalizer}
+
+
+def save_progress(parts: Parts, out_dir: Path, step: int, elapsed: float,
+                  history: list) -> None:
+    if is_main():
+        counters = {"step": step, "elapsed": elapsed, "history": history,
+                    "generator": parts.generator.get_state().tolist(),
+                    "policy": parts.core.kind, "policy_config": asdict(parts.core.config)}
+        save_checkpoint(out_dir / CHECKPOINT, _modules(parts), parts.optimizer, counters)
+
+
+def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
+    """Counters of the checkpoint in ``out_dir`` after loading it into ``parts``; ValueError when
+    it holds another policy family or config than this run builds."""
+    path = out_dir / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        saved = json.loads(f.metadata()["counters"])
+    # Checkpoints from before policy families hold the conv policy with its defaults.
+    saved_kind = saved.get("policy", "conv")
+    saved_config = family(saved_kind).make_config(saved.get("policy_config", {}))
+    if (saved_kind, saved_config) != (parts.core.kind, parts.core.config):
+        raise ValueError(f"--resume: {path} holds a {saved_kind!r} policy with {saved_config}; "
+                         f"this run builds {parts.core.kind!r} with {parts.core.config}")
+    counters = load_checkpoint(path, _modules(parts), parts.optimizer)
+    if dist.is_initialized():  # only rank 0's stream was saved: every rank reseeds alike
+        parts.generator.manual_seed(config.seed * 1000 + dist.get_rank() + 7919 * counters["step"])
+    else:  # a resumed single-process run continues exactly as if never stopped
+        parts.generator.set_state(torch.tensor(counters["generator"], dtype=torch.uint8))
+    return counters
+
+
+def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: dict,
+           out_dir: Path) -> ExportResult:
+    """policy.onnx and its card from the EMA weights; parity on held-out (validation) frames."""
+    card = PolicyCard.for_profile(profile, config.chunk,
+                                  training={**summary, "config": asdict(config)},
+                                  policy=parts.ema.kind, policy_config=asdict(parts.ema.config))
+    wrapper = ExportedPolicy(copy.deepcopy(parts.ema).cpu(), copy.deepcopy(parts.normalizer).cpu())
+    (out_dir / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
+    frames = held_out_frames(parts.val_set or parts.train_set, config.parity_frames)
+    return export_policy(wrapper, card, out_dir / MODEL_FILE, frames, asdict(config))
