@@ -46,25 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sample_inputs(profile: RobotProfile, count: int, seed: int = 0) -> list[dict]:
-    """Random frames and joint positions near home, batch 1, as the policy file takes them."""
-    from lam_ros.core import features
-
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(count):
-        sample = {features.image_key(c.name): rng.integers(0, 256, (1, c.height, c.width, 3),
-                                                           dtype=np.uint8)
-                  for c in profile.cameras}
-        state = np.array(profile.home) + rng.normal(0, 0.05, profile.n_joints)
-        sample[features.STATE] = state.astype(np.float32)[np.newaxis]
-        samples.append(sample)
-    return samples
-
-
 def fresh_policy(profile: RobotProfile, out_dir: Path):
     """A default-family policy with random weights, exported with the real exporter."""
-    from lam_ros.policy.export import export_policy
+    from lam_ros.policy.export import export_policy, sample_inputs
     from lam_ros.policy.families import DEFAULT_FAMILY, FeatureShapes, build_policy
     from lam_ros.policy.model import ExportedPolicy, Normalizer
     from lam_ros.policy.train_config import TrainConfig
@@ -100,6 +84,7 @@ def time_calls(call, samples: list[dict], runs: int) -> tuple[list[float], list[
 
 def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile, runs: int) -> None:
     from lam_ros.core import features
+    from lam_ros.policy.export import sample_inputs
 
     samples = sample_inputs(profile, 50, seed=1)
     cams = [c.name for c in runtime.card.cameras]

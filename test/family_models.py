@@ -6,13 +6,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
 from lam_ros.policy.card import PolicyCard
-from lam_ros.policy.export import export_policy
+from lam_ros.policy.export import export_policy, sample_inputs
 from lam_ros.policy.families import FAMILIES, FeatureShapes, build_policy
 from lam_ros.policy.model import ExportedPolicy, Normalizer
 
@@ -25,20 +23,6 @@ TINY_OPTIONS = {
              "integration_steps": 4},
 }
 assert TINY_OPTIONS.keys() == FAMILIES.keys(), "every family needs a tiny configuration"
-
-
-def contract_inputs(profile: RobotProfile, count: int, seed: int = 0) -> list[dict]:
-    """Batch-1 inputs as the policy file takes them: random images, joints near home."""
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(count):
-        sample = {features.image_key(c.name): rng.integers(0, 256, (1, c.height, c.width, 3),
-                                                           dtype=np.uint8)
-                  for c in profile.cameras}
-        state = np.array(profile.home) + rng.normal(0, 0.05, profile.n_joints)
-        sample[features.STATE] = state.astype(np.float32)[np.newaxis]
-        samples.append(sample)
-    return samples
 
 
 def tiny_exported_policy(path: Path, profile: RobotProfile, name: str, chunk: int = 4) -> Path:
@@ -55,5 +39,5 @@ def tiny_exported_policy(path: Path, profile: RobotProfile, name: str, chunk: in
     card = PolicyCard.for_profile(profile, chunk, policy=name,
                                   policy_config=dataclasses.asdict(policy.config))
     result = export_policy(ExportedPolicy(policy, normalizer), card, path,
-                           contract_inputs(profile, 2), {"test": "untrained tiny policy"})
+                           sample_inputs(profile, 2), {"test": "untrained tiny policy"})
     return result.model_path

@@ -126,3 +126,18 @@ def parity(wrapper: ExportedPolicy, model_path: Path,
             (got,) = session.run([features.ACTIONS], {n: sample[n] for n in names})
             diffs.append(np.abs(got - expected).max())
     return float(np.max(diffs))  # np.max, unlike max(), propagates NaN
+
+
+def sample_inputs(profile, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Batch-1 inputs as the policy file takes them (random images, joints near home): for
+    parity checks and benchmarks where no recorded frames are at hand."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(count):
+        sample = {features.image_key(c.name): rng.integers(0, 256, (1, c.height, c.width, 3),
+                                                           dtype=np.uint8)
+                  for c in profile.cameras}
+        state = np.array(profile.home) + rng.normal(0, 0.05, profile.n_joints)
+        sample[features.STATE] = state.astype(np.float32)[np.newaxis]
+        samples.append(sample)
+    return samples

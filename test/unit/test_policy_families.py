@@ -13,12 +13,12 @@ import onnxruntime as ort
 import pytest
 import torch
 from episode_bag_factory import TINY_PROFILE_FILE, tiny_profile, write_dataset
-from family_models import TINY_OPTIONS, contract_inputs
+from family_models import TINY_OPTIONS
 
 from lam_ros.core import features
 from lam_ros.policy import train_cli
 from lam_ros.policy.card import CameraCard, PolicyCard, card_path, embedded_card
-from lam_ros.policy.export import PARITY_TOLERANCE
+from lam_ros.policy.export import PARITY_TOLERANCE, sample_inputs
 from lam_ros.policy.families import FAMILIES, FeatureShapes, build_policy, family
 from lam_ros.policy.families.base import NormalizedBatch
 from lam_ros.policy.families.flow import NOISE_INPUT
@@ -76,7 +76,7 @@ def test_an_independent_onnxruntime_session_runs_the_contract(trained, data):
     # the torch EMA policy rebuilt from the checkpoint and the card agrees with the file
     card = PolicyCard.from_json(card_path(result.model_path).read_text())
     wrapper = ExportedPolicy.from_checkpoint(result.out_dir / CHECKPOINT, card)
-    for sample in contract_inputs(profile, 4, seed=1):
+    for sample in sample_inputs(profile, 4, seed=1):
         (got,) = session.run([features.ACTIONS], sample)
         assert got.shape == (1, 10, 8) and np.isfinite(got).all()
         with torch.no_grad():
@@ -103,7 +103,7 @@ def test_flow_noise_is_an_optional_input_with_a_fixed_default(data):
     card = PolicyCard.from_json(card_path(result.model_path).read_text())
     wrapper = ExportedPolicy.from_checkpoint(result.out_dir / CHECKPOINT, card)
     default = wrapper.policy.default_noise.numpy()
-    (sample,) = contract_inputs(profile, 1)
+    (sample,) = sample_inputs(profile, 1)
     (plain,) = session.run(None, sample)
     (fed_default,) = session.run(None, {**sample, NOISE_INPUT: default})
     np.testing.assert_array_equal(plain, fed_default)

@@ -17,7 +17,7 @@ from lam_ros.policy.families.base import (
     check_positive,
     masked_l1,
 )
-from lam_ros.policy.families.vision import CameraEncoder, keypoint_features
+from lam_ros.policy.families.vision import camera_encoders, keypoint_features
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,8 @@ class ConvPolicy(PolicyModel):
 
     def __init__(self, shapes: FeatureShapes, config: ConvConfig):
         super().__init__(shapes, config)
-        self.encoders = nn.ModuleDict({name: CameraEncoder(config.channels, config.keypoints)
-                                       for name in shapes.camera_names})
-        features = 2 * config.keypoints * len(shapes.cameras) + shapes.n_joints
+        self.encoders, features = camera_encoders(shapes.camera_names, config.channels,
+                                                  config.keypoints, shapes.n_joints)
         self.head = nn.Sequential(
             nn.Linear(features, config.hidden), nn.ReLU(),
             nn.Linear(config.hidden, config.hidden), nn.ReLU(),

@@ -28,7 +28,7 @@ from lam_ros.policy.families.base import (
     masked_mean,
 )
 from lam_ros.policy.families.conv import ConvConfig
-from lam_ros.policy.families.vision import CameraEncoder, keypoint_features
+from lam_ros.policy.families.vision import camera_encoders, keypoint_features
 
 NOISE_INPUT = "noise"
 NOISE_SEED = 0  # of the default noise draw
@@ -65,10 +65,9 @@ class FlowPolicy(PolicyModel):
 
     def __init__(self, shapes: FeatureShapes, config: FlowConfig):
         super().__init__(shapes, config)
-        self.encoders = nn.ModuleDict({name: CameraEncoder(config.channels, config.keypoints)
-                                       for name in shapes.camera_names})
+        self.encoders, observation = camera_encoders(shapes.camera_names, config.channels,
+                                                     config.keypoints, shapes.n_joints)
         actions = shapes.chunk * shapes.n_joints
-        observation = 2 * config.keypoints * len(shapes.cameras) + shapes.n_joints
         # The first layer is a Linear over [observation, x, time] written as a sum of three, so
         # that inference projects the observation once rather than at every Euler step.
         self.observation_in = nn.Linear(observation, config.hidden)

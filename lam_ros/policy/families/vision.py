@@ -39,6 +39,13 @@ class CameraEncoder(nn.Module):
         return self.net(image)
 
 
+def camera_encoders(camera_names: tuple[str, ...], channels: tuple[int, int, int],
+                    keypoints: int, n_joints: int) -> tuple[nn.ModuleDict, int]:
+    """One keypoint encoder per camera, and the width of ``keypoint_features``' output."""
+    encoders = nn.ModuleDict({name: CameraEncoder(channels, keypoints) for name in camera_names})
+    return encoders, 2 * keypoints * len(camera_names) + n_joints
+
+
 def keypoint_features(encoders: nn.ModuleDict, camera_names: tuple[str, ...],
                       images: dict[str, torch.Tensor], state: torch.Tensor) -> torch.Tensor:
     """Every camera's keypoints (in ``camera_names`` order) and the state, concatenated."""
