@@ -25,6 +25,8 @@ def generate_launch_description():
             [share, "models", "demo", "policy.onnx"])),
         DeclareLaunchArgument("sim", default_value="false",
                               description="also start the PyBullet simulation, on its clock"),
+        DeclareLaunchArgument("task", default_value="pick_place",
+                              description="the simulation's task (with sim:=true)"),
         Node(
             package="lam_ros", executable="policy_node", name="policy_node", output="screen",
             parameters=[PathJoinSubstitution([config, "policy.yaml"]),
@@ -33,7 +35,8 @@ def generate_launch_description():
         ),
         Node(
             package="lam_ros", executable="sim_node", name="sim_node", output="screen",
-            parameters=[PathJoinSubstitution([config, "sim.yaml"]), {"profile": robot}],
+            parameters=[PathJoinSubstitution([config, "sim.yaml"]),
+                        {"profile": robot, "task": LaunchConfiguration("task")}],
             condition=IfCondition(sim_time),
         ),
     ])

@@ -21,7 +21,9 @@ def generate_launch_description():
         DeclareLaunchArgument("robot", description="robot profile name or YAML path"),
         DeclareLaunchArgument("data", default_value="lam_data",
                               description="folder that receives <task>/episode_NNNNNN bags"),
-        DeclareLaunchArgument("task", default_value="pick_place"),
+        DeclareLaunchArgument("task", default_value="pick_place",
+                              description="task name: the bag folder, and the simulation's "
+                                          "task with sim:=true"),
         DeclareLaunchArgument("sim", default_value="false",
                               description="also start the PyBullet simulation, on its clock"),
         Node(package="joy", executable="joy_node", name="joy_node",
@@ -39,7 +41,8 @@ def generate_launch_description():
         ),
         Node(
             package="lam_ros", executable="sim_node", name="sim_node", output="screen",
-            parameters=[PathJoinSubstitution([config, "sim.yaml"]), {"profile": robot}],
+            parameters=[PathJoinSubstitution([config, "sim.yaml"]),
+                        {"profile": robot, "task": LaunchConfiguration("task")}],
             condition=IfCondition(sim_time),
         ),
     ])

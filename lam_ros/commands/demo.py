@@ -16,6 +16,7 @@ from pathlib import Path
 from lam_ros.commands.evaluate import EvalConfig, evaluate
 from lam_ros.commands.record_sim import RecordSimConfig, record
 from lam_ros.core import features
+from lam_ros.core.profile import load_profile
 from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.episode_bag import find_episode_dirs
 from lam_ros.launcher import NodeExited
@@ -23,14 +24,15 @@ from lam_ros.policy.card import card_path
 from lam_ros.policy.train import TrainConfig, train_policy
 from lam_ros.ros.sim_session import SessionError
 from lam_ros.sim.config import SIM_PROFILE
-
-TASK = "pick_place"
+from lam_ros.sim.tasks import DEFAULT_TASK, TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="folder for data, model and report")
     parser.add_argument("--robot", default=SIM_PROFILE,
                         help="simulated robot profile (panda_sim, xarm6_sim, or a YAML path)")
+    parser.add_argument("--task", default=DEFAULT_TASK, choices=sorted(TASKS),
+                        help="task to record, train on and evaluate")
     parser.add_argument("--episodes", type=int, default=50, help="demonstrations to record")
     parser.add_argument("--eval-episodes", type=int, default=100, help="held-out seeds")
     parser.add_argument("--train-minutes", type=float, default=15.0,
@@ -53,8 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     timings = {}
     start = time.monotonic()
-    data = out / "data"
-    _record(data, args.episodes, args.robot)
+    data = ensure_demonstrations(out / "data", args.task, args.episodes, args.robot)
     timings["record"] = time.monotonic() - start
 
     result = train_policy(TrainConfig(data_dir=str(data), out_dir=str(out / "model"),
@@ -66,7 +67,7 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     summary, report = evaluate(EvalConfig(model=str(result.model_path),
                                           episodes=args.eval_episodes, profile=args.robot,
-                                          report_dir=str(out / "eval")))
+                                          task=args.task, report_dir=str(out / "eval")))
     timings["evaluate"] = time.monotonic() - t0
     timings["total"] = time.monotonic() - start
     if args.ship:
@@ -80,18 +81,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(data: Path, episodes: int, robot: str) -> None:
-    """Records the demonstrations unless the folder already holds that many good ones."""
-    existing = find_episode_dirs(data / TASK) if (data / TASK).is_dir() else []
-    succeeded = [e for e in existing
-                 if read_custom_data(e).get(features.EPISODE_SUCCESS) == "true"]
-    if len(succeeded) >= episodes:
-        print(f"reusing {len(succeeded)} recorded episodes in {data / TASK} "
+def ensure_demonstrations(data_root: Path, task: str, episodes: int, robot: str) -> Path:
+    """``<data_root>/<task>`` holding at least ``episodes`` successful episodes of ``robot``:
+    reused when it already does, else recorded afresh through the ROS graph. Returns the folder.
+    """
+    folder = Path(data_root) / task
+    wanted = load_profile(robot).fingerprint()
+    existing = find_episode_dirs(folder) if folder.is_dir() else []
+    usable = []
+    for episode in existing:
+        data = read_custom_data(episode)
+        if (data.get(features.EPISODE_SUCCESS) == "true"
+                and data.get(features.EPISODE_PROFILE_HASH, wanted) == wanted):
+            usable.append(episode)
+    if len(usable) >= episodes:
+        print(f"reusing {len(usable)} recorded episodes in {folder} "
               f"(delete the folder to record again)")
-        return
-    if existing:
-        shutil.rmtree(data / TASK)  # a partial earlier run: start clean, seeds stay the same
-    record(RecordSimConfig(data=str(data), episodes=episodes, task=TASK, profile=robot))
+        return folder
+    if folder.exists():  # a partial earlier run: start clean, seeds stay the same
+        print(f"recording again: {folder} holds {len(usable)} usable episodes of {episodes} "
+              f"(successful, recorded for {robot})")
+        shutil.rmtree(folder)
+    record(RecordSimConfig(data=str(data_root), episodes=episodes, task=task, profile=robot))
+    return folder
 
 
 def _ship(model: Path, folder: Path) -> None:
@@ -105,6 +117,7 @@ def results_table(summary, result, timings: dict[str, float], args) -> str:
     status = summary.extra
     rows = [
         ("robot", args.robot),
+        ("task", args.task),
         ("closed-loop success (held-out seeds)",
          f"{summary.successes}/{summary.episodes} = {summary.success_rate:.0%} "
          f"(95% CI {summary.ci95[0]:.0%}-{summary.ci95[1]:.0%})"),

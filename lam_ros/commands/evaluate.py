@@ -12,15 +12,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import rclpy
 from tqdm import tqdm
 
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
+from lam_ros.policy.card import CardMismatchError, embedded_card
 from lam_ros.ros.sim_session import EpisodeOutcome, SessionError, SimSession, make_context
 from lam_ros.sim.config import SIM_PROFILE
 from lam_ros.sim.report import EpisodeResult, Summary, side_by_side, summarize, write_report
 from lam_ros.sim.seeds import eval_seeds
+from lam_ros.sim.tasks import TASKS, get_task
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class EvalConfig:
     first_seed: int = 0  # index into the held-out evaluation seeds
     report_dir: str = ""  # default: <model folder>/eval
     profile: str = SIM_PROFILE
-    time_limit_s: float = 25.0  # sim seconds per episode
+    task: str = ""  # default: the task the policy card names
+    time_limit_s: float = 0.0  # sim seconds per episode; 0 = the task's
     video_episodes: int = 3
 
     def __post_init__(self) -> None:
@@ -38,6 +42,22 @@ class EvalConfig:
             raise FileNotFoundError(f"--model {self.model}: no such file")
         if self.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+        if self.task:
+            get_task(self.task)
+
+
+def task_to_evaluate(model: str | Path, requested: str) -> str:
+    """The task a policy is evaluated on: the one its card names. Another task is refused; a
+    card without one (written before tasks had names) takes ``requested``, else pick_place."""
+    try:
+        proto = onnx.load(str(model))
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise CardMismatchError(f"{model} is not a readable ONNX model: {exc}") from None
+    trained = embedded_card(proto, model).task
+    if requested and trained and requested != trained:
+        raise CardMismatchError(f"task: {model} was trained on {trained!r}, not {requested!r}; "
+                                f"evaluate it on {trained!r} or train a policy for {requested!r}")
+    return trained or requested or "pick_place"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", default="", dest="report_dir",
                         help="report folder (default: <model folder>/eval)")
     parser.add_argument("--profile", default=SIM_PROFILE)
-    parser.add_argument("--time-limit", type=float, default=25.0, dest="time_limit_s")
+    parser.add_argument("--task", default="", choices=["", *sorted(TASKS)],
+                        help="simulated task (default: the one the policy card names)")
+    parser.add_argument("--time-limit", type=float, default=0.0, dest="time_limit_s",
+                        help="sim seconds per episode (default: the task's)")
     parser.add_argument("--video-episodes", type=int, default=3)
 
 
@@ -58,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     try:
         summary, report = evaluate(config)
-    except (NodeExited, SessionError) as exc:
+    except (NodeExited, SessionError, CardMismatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"report: {report}")
@@ -66,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def node_specs(config: EvalConfig) -> list[NodeSpec]:
+def node_specs(config: EvalConfig, task: str) -> list[NodeSpec]:
     return [
-        NodeSpec("sim_node", params={"profile": config.profile, "lockstep": True,
+        NodeSpec("sim_node", params={"profile": config.profile, "task": task, "lockstep": True,
                                      "real_time_factor": 0.0, "publish_side_view": True}),
         NodeSpec("policy_node", use_sim_time=True,
                  params={"profile": config.profile, "model": str(Path(config.model).resolve())}),
@@ -77,18 +100,20 @@ def node_specs(config: EvalConfig) -> list[NodeSpec]:
 
 def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
     profile = load_profile(config.profile)
+    task = task_to_evaluate(config.model, config.task)
+    time_limit_s = config.time_limit_s or get_task(task).time_limit_s
     report_dir = Path(config.report_dir or Path(config.model).parent / "eval")
     seeds = eval_seeds(config.episodes, start=config.first_seed)
     video_topics = {"policy": profile.cameras[0].topic, "side": "/sim_node/side_view/image_raw"}
     results, rollouts = [], []
     context = make_context()
-    nodes = NodeGroup(node_specs(config), log_dir=report_dir / "logs").start()
+    nodes = NodeGroup(node_specs(config, task), log_dir=report_dir / "logs").start()
     session = SimSession(context, video_topics)
     try:
         session.wait_ready(timeout_s=60.0, check=nodes.check)
         for i, seed in enumerate(tqdm(seeds, desc="evaluate", unit="episode")):
             record = i < config.video_episodes
-            result, frames = _episode(session, nodes, seed, config, record)
+            result, frames = _episode(session, nodes, seed, time_limit_s, record)
             results.append(result)
             if frames:
                 rollouts.append(frames)
@@ -98,12 +123,12 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
         session.close()
         nodes.stop()
         rclpy.try_shutdown(context=context)
-    summary = summarize(results, {"model": config.model, **extra})
+    summary = summarize(results, {"model": config.model, "task": task, **extra})
     write_report(report_dir, results, summary, rollouts, fps=profile.control_hz)
     return summary, report_dir
 
 
-def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfig,
+def _episode(session: SimSession, nodes: NodeGroup, seed: int, time_limit_s: float,
              record: bool) -> tuple[EpisodeResult, list]:
     """One episode; a crashed or hung graph becomes a failed episode and is restarted."""
     graph_broken = False
@@ -113,7 +138,7 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, config: EvalConfi
         # The side view is for the video only: rendering it costs more than the rest of a step.
         session.set_parameter("sim_node", "publish_side_view", record)
         session.reset(seed)
-        outcome = session.run_episode(config.time_limit_s, wall_limit_s=120.0, record=record,
+        outcome = session.run_episode(time_limit_s, wall_limit_s=120.0, record=record,
                                       alive=nodes.exit_reasons)
     except SessionError as exc:
         outcome, graph_broken = EpisodeOutcome(False, None, str(exc), []), True

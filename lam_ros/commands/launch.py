@@ -23,9 +23,11 @@ def _params_file(name: str) -> list[str]:
 def node_sets(args: argparse.Namespace) -> list[NodeSpec]:
     """The nodes `lam-ros launch <set>` starts, as the matching launch file does."""
     robot = {"profile": args.robot or (SIM_PROFILE if args.set == "sim" else "")}
-    sim = [NodeSpec("sim_node", params=robot, params_files=_params_file("sim.yaml"))]
+    task = {"task": args.task}
+    sim = [NodeSpec("sim_node", params={**robot, **task}, params_files=_params_file("sim.yaml"))]
     if args.set == "sim":
-        expert = [NodeSpec("expert_node", params=robot, use_sim_time=True)] if args.expert else []
+        expert = [NodeSpec("expert_node", params={**robot, **task}, use_sim_time=True)
+                  ] if args.expert else []
         return sim + expert
     with_sim = sim if args.sim else []
     if args.set == "record":
@@ -47,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim", action="store_true", help="also start the simulator")
     parser.add_argument("--expert", action="store_true", help="sim: also start the expert")
     parser.add_argument("--data", default="lam_data", help="record: bag folder")
-    parser.add_argument("--task", default="pick_place", help="record: task name")
+    parser.add_argument("--task", default="pick_place",
+                        help="task name: record's bag folder, and the simulated task with the "
+                             "simulator (pick_place, pick_place_random, stack, insertion)")
     parser.add_argument("--model", default=str(models_dir() / "demo" / "policy.onnx"),
                         help="policy: ONNX file (default: the shipped demo policy)")
 

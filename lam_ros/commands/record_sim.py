@@ -27,6 +27,7 @@ from lam_ros.ros import qos
 from lam_ros.ros.sim_session import SessionError, SimSession, make_context, wait_for_services
 from lam_ros.sim.config import SIM_PROFILE
 from lam_ros.sim.seeds import demo_seeds
+from lam_ros.sim.tasks import DEFAULT_TASK, TASKS, get_task
 
 SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
 
@@ -35,7 +36,7 @@ SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
 class RecordSimConfig:
     data: str
     episodes: int = 50
-    task: str = "pick_place"
+    task: str = DEFAULT_TASK  # a simulated task; also the folder under data
     seed_offset: int = 0  # first demo seed
     profile: str = SIM_PROFILE
     time_limit_s: float = 30.0  # sim seconds per episode
@@ -45,13 +46,15 @@ class RecordSimConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+        get_task(self.task)
         demo_seeds(self.episodes, self.seed_offset)  # raises naming the bad range
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--data", required=True, help="data root: <data>/<task>/episode_*")
-    parser.add_argument("--task", default="pick_place")
+    parser.add_argument("--task", default=DEFAULT_TASK, choices=sorted(TASKS),
+                        help="simulated task; episodes go to <data>/<task>")
     parser.add_argument("--seed-offset", type=int, default=0, dest="seed_offset",
                         help="first demo seed")
     parser.add_argument("--profile", default=SIM_PROFILE)
@@ -81,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
 def node_specs(config: RecordSimConfig) -> list[NodeSpec]:
     robot = {"profile": config.profile}
+    task = {"task": config.task}
     return [
-        NodeSpec("sim_node", params={**robot, "lockstep": True, "real_time_factor": 0.0}),
-        NodeSpec("expert_node", params=robot, use_sim_time=True),
+        NodeSpec("sim_node", params={**robot, **task, "lockstep": True,
+                                     "real_time_factor": 0.0}),
+        NodeSpec("expert_node", params={**robot, **task}, use_sim_time=True),
         NodeSpec("recorder_node", use_sim_time=True, params={
             **robot, "data_root": str(Path(config.data).resolve()), "task": config.task}),
     ]

@@ -1,4 +1,4 @@
-"""expert_node: the scripted pick-and-place expert driving the robot through its command topic.
+"""expert_node: the simulated task's scripted expert driving the robot through its command topic.
 
 Reads /joint_states and the simulator's privileged object poses; every control period of (sim)
 time it publishes the ScriptedExpert's next joint target on the profile's command interface. The
@@ -23,12 +23,15 @@ from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
 from lam_ros.sim.config import ExpertConfig
 from lam_ros.sim.expert import ScriptedExpert
+from lam_ros.sim.tasks import Pose, yaw_of
 
 
-def pose_positions(msg: PoseArray) -> tuple[np.ndarray, np.ndarray]:
-    """Cube (poses[0]) and target (poses[1]) positions."""
-    cube, target = msg.poses[0].position, msg.poses[1].position
-    return np.array([cube.x, cube.y, cube.z]), np.array([target.x, target.y, target.z])
+def held_and_goal(msg: PoseArray) -> tuple[Pose, Pose]:
+    """The held object (poses[0]) and its goal (poses[1])."""
+    return tuple(Pose(np.array([p.position.x, p.position.y, p.position.z]),
+                      yaw_of((p.orientation.x, p.orientation.y, p.orientation.z,
+                              p.orientation.w)))
+                 for p in msg.poses[:2])
 
 
 class ExpertNode(Node):
@@ -36,9 +39,9 @@ class ExpertNode(Node):
         super().__init__("expert_node")
         self.config = declare_config(self, ExpertConfig)
         self.profile = load_profile(self.config.profile)
-        self.expert = ScriptedExpert(self.profile)
+        self.expert = ScriptedExpert(self.profile, self.config.task)
         self.joints: np.ndarray | None = None
-        self.objects: tuple[np.ndarray, np.ndarray] | None = None
+        self.objects: tuple[Pose, Pose] | None = None
         self.last_tick_ns = -1
         self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
@@ -52,7 +55,7 @@ class ExpertNode(Node):
 
     def _on_poses(self, msg: PoseArray) -> None:
         if len(msg.poses) >= 2:
-            self.objects = pose_positions(msg)
+            self.objects = held_and_goal(msg)
 
     def _on_tick(self) -> None:
         now = self.get_clock().now()

@@ -1,4 +1,4 @@
-"""sim_node: the PyBullet pick-and-place world behind the topics a ros2_control robot offers.
+"""sim_node: the PyBullet tabletop (one task) behind the topics a ros2_control robot offers.
 
 It is the clock source: its own timer runs on the steady wall clock (never on /clock), and after
 every step it publishes camera images, /joint_states, ~/object_poses and ~/task_success stamped
@@ -38,7 +38,8 @@ from lam_ros.ros.params import declare_config
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
 from lam_ros.sim.config import SimConfig
 from lam_ros.sim.stepping import StepGate
-from lam_ros.sim.world import CAMERAS, PickPlaceWorld
+from lam_ros.sim.tasks import yaw_quaternion
+from lam_ros.sim.world import CAMERAS, TabletopWorld
 
 POLL_S = 0.002  # wall seconds between step-gate checks
 WARN_EVERY_S = 2.0
@@ -78,12 +79,13 @@ def camera_image(rgb: np.ndarray, camera: SimCamera, stamp) -> Image:
     return rgb_to_image(rgb, stamp, f"{camera.name}_camera")
 
 
-def object_poses(world: PickPlaceWorld, stamp) -> PoseArray:
-    """poses[0] = cube, poses[1] = target zone centre, in the robot base frame."""
+def object_poses(world: TabletopWorld, stamp) -> PoseArray:
+    """poses[0] = the held object, poses[1] = where its centre goes, in the robot base frame."""
     msg = PoseArray()
     msg.header.stamp = stamp
     msg.header.frame_id = "world"
-    for position, quat in (world.cube_pose(), world.target_pose()):
+    for body in (world.held_pose(), world.goal_pose()):
+        position, quat = body.position, yaw_quaternion(body.yaw)
         pose = Pose()
         pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
         (pose.orientation.x, pose.orientation.y, pose.orientation.z,
@@ -98,7 +100,7 @@ class SimNode(Node):
         self.config = declare_config(self, SimConfig, on_change=self._on_config, mutable=(
             "seed", "lockstep", "lockstep_timeout_s", "real_time_factor", "publish_side_view"))
         self.profile = load_profile(self.config.profile)
-        self.world = PickPlaceWorld(self.profile, self.config.seed)
+        self.world = TabletopWorld(self.profile, self.config.task, self.config.seed)
         self.rejected = 0
         self.gate = StepGate(self.profile.control_period, self.config.real_time_factor,
                              self.config.lockstep, self.config.lockstep_timeout_s,
@@ -121,7 +123,8 @@ class SimNode(Node):
         self.wall = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(POLL_S, self._on_timer, clock=self.wall)
         self.get_logger().info(
-            f"simulating {self.profile.name!r} at {self.profile.control_hz:g} Hz "
+            f"simulating {self.profile.name!r} on task {self.world.task.name!r} at "
+            f"{self.profile.control_hz:g} Hz "
             f"(lockstep: {self.config.lockstep}); cameras {[c.topic for c in self.cameras]}")
 
     def _on_config(self, config: SimConfig) -> None:
@@ -167,9 +170,10 @@ class SimNode(Node):
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         self.world.reset(self.config.seed)
         response.success = True
-        response.message = json.dumps({"seed": self.config.seed,
-                                       "cube_xy": [round(float(v), 4)
-                                                   for v in self.world.cube_start_xy]})
+        response.message = json.dumps({
+            "seed": self.config.seed, "task": self.world.task.name,
+            "layout": {name: [round(float(v), 4) for v in placement]
+                       for name, placement in self.world.layout.items()}})
         self.get_logger().info(f"reset: {response.message}")
         return response
 

@@ -47,6 +47,9 @@ class PolicyCard:
     # families are all the default conv policy, its config not recorded (its defaults then).
     policy: str = "conv"
     policy_config: dict[str, Any] = field(default_factory=dict)
+    # The task its demonstrations were recorded for (their episode facts); "" on cards written
+    # before tasks had names, and for episodes recorded without one.
+    task: str = ""
 
     @classmethod
     def for_profile(cls, profile: RobotProfile, chunk: int, **extra: Any) -> PolicyCard:

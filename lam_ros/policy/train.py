@@ -26,7 +26,7 @@ from lam_ros.policy.distributed import agreed_seconds, is_main, setup_distribute
 from lam_ros.policy.families.base import masked_l1
 from lam_ros.policy.model import count_parameters
 from lam_ros.policy.train_config import TrainConfig, TrainingError
-from lam_ros.policy.training_data import load_data, normalized_batch
+from lam_ros.policy.training_data import load_data, normalized_batch, recorded_task
 from lam_ros.policy.training_outputs import CHECKPOINT, export, resume, save_progress
 from lam_ros.policy.training_state import Parts, build_parts
 
@@ -182,10 +182,12 @@ def train_policy(config: TrainConfig) -> TrainResult:
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     conversion, train_set, val_set = load_data(config, profile)
+    task = recorded_task(conversion)  # before training: mixed tasks are refused at once
     parts = build_parts(config, profile, train_set, val_set, rank, device)
     counters = resume(parts, config, out_dir) if config.resume else {}
     loop = run_loop(parts, config, out_dir, counters.get("step", 0), counters)
-    summary = {"episodes": len(conversion.episodes), "train_episodes": train_set.n_episodes,
+    summary = {"task": task,
+               "episodes": len(conversion.episodes), "train_episodes": train_set.n_episodes,
                "frames": len(train_set) + (len(val_set) if val_set else 0),
                "steps": loop["step"],
                "val_l1": loop["history"][-1]["val_l1"] if loop["history"] else None,

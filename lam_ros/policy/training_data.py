@@ -33,6 +33,15 @@ def load_data(config: TrainConfig, profile: RobotProfile,
     return conversion, EpisodeDataset(train, config.chunk), val_set
 
 
+def recorded_task(conversion: ConversionResult) -> str:
+    """The one task the episodes were recorded for ("" when they do not say)."""
+    tasks = {e.report.get("facts", {}).get(features.EPISODE_TASK, "") for e in conversion.episodes}
+    if len(tasks) > 1:
+        raise ValueError(f"the episodes were recorded for several tasks {sorted(tasks)}: a "
+                         f"policy learns one task, so point --data at one task's folder")
+    return next(iter(tasks), "")
+
+
 def normalized_batch(batch: dict[str, torch.Tensor], normalizer: Normalizer,
                      camera_names: tuple[str, ...], device: torch.device,
                      generator: torch.Generator | None = None, shift_pad: int = 0,

@@ -68,7 +68,8 @@ def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: di
     """policy.onnx and its card from the EMA weights; parity on held-out (validation) frames."""
     card = PolicyCard.for_profile(profile, config.chunk,
                                   training={**summary, "config": asdict(config)},
-                                  policy=parts.ema.kind, policy_config=asdict(parts.ema.config))
+                                  policy=parts.ema.kind, policy_config=asdict(parts.ema.config),
+                                  task=summary["task"])
     wrapper = ExportedPolicy(copy.deepcopy(parts.ema).cpu(), copy.deepcopy(parts.normalizer).cpu())
     (out_dir / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
     frames = held_out_frames(parts.val_set or parts.train_set, config.parity_frames)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from lam_ros.sim.tasks import DEFAULT_TASK, get_task
+
 
 def _help(text: str) -> dict:
     return {"help": text}
@@ -17,6 +19,7 @@ SIM_PROFILE = "panda_sim"
 @dataclass(frozen=True)
 class SimConfig:
     profile: str = field(default=SIM_PROFILE, metadata=_help("robot profile name or YAML path"))
+    task: str = field(default=DEFAULT_TASK, metadata=_help("simulated task (sim/tasks.py)"))
     seed: int = field(default=0, metadata=_help("episode seed the next ~/reset call applies"))
     lockstep: bool = field(default=False, metadata=_help(
         "advance one control period only after a command arrived since the last step "
@@ -36,6 +39,7 @@ class SimConfig:
     def __post_init__(self) -> None:
         if not self.profile:
             raise ValueError("profile must name a robot profile, got ''")
+        get_task(self.task)  # raises naming the known tasks
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if not (math.isfinite(self.lockstep_timeout_s) and self.lockstep_timeout_s > 0):
@@ -51,12 +55,14 @@ class SimConfig:
 @dataclass(frozen=True)
 class ExpertConfig:
     profile: str = field(default=SIM_PROFILE, metadata=_help("robot profile name or YAML path"))
+    task: str = field(default=DEFAULT_TASK, metadata=_help("simulated task (sim/tasks.py)"))
     object_poses_topic: str = field(default="/sim_node/object_poses", metadata=_help(
-        "privileged cube (poses[0]) and target (poses[1]) poses from the simulator"))
+        "privileged held object (poses[0]) and its goal (poses[1]) from the simulator"))
 
     def __post_init__(self) -> None:
         if not self.profile:
             raise ValueError("profile must name a robot profile, got ''")
+        get_task(self.task)
         if not self.object_poses_topic.startswith("/"):
             raise ValueError(f"object_poses_topic must be absolute, got "
                              f"{self.object_poses_topic!r}")

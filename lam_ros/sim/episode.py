@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lam_ros.sim.expert import ScriptedExpert
-from lam_ros.sim.world import PickPlaceWorld
-
-MAX_EPISODE_S = 20.0
+from lam_ros.sim.world import TabletopWorld
 
 
 @dataclass(frozen=True)
@@ -19,10 +17,9 @@ class EpisodeResult:
     replans: int
 
 
-def run_expert_episode(world: PickPlaceWorld, expert: ScriptedExpert, seed: int,
-                       cameras: tuple[str, ...] = ("front",),
-                       max_time_s: float = MAX_EPISODE_S) -> EpisodeResult:
-    """Resets to ``seed`` and lets the expert act until success or ``max_time_s`` of sim time.
+def run_expert_episode(world: TabletopWorld, expert: ScriptedExpert, seed: int,
+                       cameras: tuple[str, ...] = ("front",)) -> EpisodeResult:
+    """Resets to ``seed`` and lets the expert act until success or the task's time limit.
 
     Each tick renders ``cameras`` as the policy would see them, so the rates it yields are
     those of a recording run.
@@ -31,13 +28,12 @@ def run_expert_episode(world: PickPlaceWorld, expert: ScriptedExpert, seed: int,
     expert.reset()
     replans_before = expert.replans
     steps = frames = 0
-    target, _ = world.target_pose()
-    while world.episode_time < max_time_s and not world.success():
+    while world.episode_time < world.task.time_limit_s and not world.success():
         for camera in cameras:
             world.render(camera)
             frames += 1
-        cube, _ = world.cube_pose()
-        world.apply_command(expert.act(world.joint_positions(), cube, target))
+        world.apply_command(expert.act(world.joint_positions(), world.held_pose(),
+                                       world.goal_pose()))
         world.step()
         steps += 1
     return EpisodeResult(seed, world.success(), steps, frames, expert.replans - replans_before)

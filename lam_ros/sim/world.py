@@ -1,8 +1,8 @@
-"""Pick-and-place tabletop in PyBullet (DIRECT mode, CPU rendering): the robot the sim node runs.
+"""The tabletop in PyBullet (DIRECT mode, CPU rendering): the robot the sim node runs.
 
-The robot stands on a table (the plane z = 0). A small red cube starts at a seed-dependent spot;
-the task is to put it down inside a green target square. Success is judged from the true cube
-pose, never from the images the policy sees.
+The robot stands on a table (the plane z = 0); a task (sim/tasks.py) says which objects stand on
+it, where a seed puts them and when the task has succeeded, judged from true poses, never from
+the images the policy sees.
 """
 
 from __future__ import annotations
@@ -13,26 +13,18 @@ import pybullet_data
 
 from lam_ros.core.profile import RobotProfile
 from lam_ros.kinematics import urdf_file
+from lam_ros.sim.tasks import DEFAULT_TASK, Body, Pose, Task, get_task, yaw_of, yaw_quaternion
 
 PHYSICS_HZ = 240.0
-CUBE_SIZE = 0.045  # m, edge length
-CUBE_MASS = 0.05  # kg
-CUBE_RGBA = (0.9, 0.1, 0.1, 1.0)
-# Cube start region (x, y bounds, m, robot base frame): 20 x 20 cm in front-right of the robot.
-CUBE_X_RANGE = (0.42, 0.62)
-CUBE_Y_RANGE = (-0.24, -0.04)
-TARGET_XY = (0.52, 0.16)
-TARGET_SIZE = 0.10  # m, edge of the target square
-TARGET_RGBA = (0.1, 0.75, 0.2, 1.0)
 TABLE_RGBA = (0.55, 0.5, 0.45, 1.0)
-ARM_FORCE = 200.0  # N or N m: the arm joints' motors, strong enough to ignore the cube
+ARM_FORCE = 200.0  # N or N m: the arm joints' motors, strong enough to ignore the objects
 # N: the gripper motor's limit as a force at the grasp point (a revolute gripper joint gets it
 # times its lever arm). Ample for the 50 g cube; squeezes twice as strong make PyBullet's solver
 # let the xArm's linkage drift apart and the cube slip.
 GRIP_FORCE = 6.0
 MIMIC_FORCE = 1000.0  # N or N m: gear constraints holding mimic joints to the commanded joint
 MIMIC_ERP = 0.2  # share of a mimic joint's drift from its commanded joint corrected per step
-FRICTION = 1.5  # lateral friction of table, cube and gripper links
+FRICTION = 1.5  # lateral friction of table, objects and gripper links
 # Front camera: above and in front of the workspace, looking back at the robot.
 CAMERAS = {
     "front": {"eye": (1.0, 0.0, 0.7), "target": (0.4, -0.03, 0.05), "fov": 48.0},
@@ -40,16 +32,17 @@ CAMERAS = {
     "side": {"eye": (0.95, -0.85, 0.75), "target": (0.45, 0.0, 0.1), "fov": 50.0},
 }
 WRIST_CAMERA_BACK = 0.1  # m behind the grasp point, along the gripper, where the wrist camera sits
-# Gripper opening (0 closed .. 1 open) above which the cube counts as let go of: the fingers
-# are clear of its sides.
+# Gripper opening (0 closed .. 1 open) above which the held object counts as let go of: the
+# fingers are clear of its sides.
 RELEASED_OPENING = 0.65
 
 
-class PickPlaceWorld:
-    """A tabletop episode: reset by seed, command joint position targets, step, render."""
+class TabletopWorld:
+    """A task's episode: reset by seed, command joint position targets, step, render."""
 
-    def __init__(self, profile: RobotProfile, seed: int = 0):
+    def __init__(self, profile: RobotProfile, task: str | Task = DEFAULT_TASK, seed: int = 0):
         self.profile = profile
+        self.task = get_task(task) if isinstance(task, str) else task
         self.client = pb.connect(pb.DIRECT)
         self.substeps = max(1, round(PHYSICS_HZ / profile.control_hz))
         pb.setTimeStep(profile.control_period / self.substeps, physicsClientId=self.client)
@@ -71,20 +64,28 @@ class PickPlaceWorld:
                                  physicsClientId=c)
         self._index_joints()
         self._couple_grippers()
-        half = CUBE_SIZE / 2
-        self.cube = pb.createMultiBody(
-            CUBE_MASS,
-            pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[half] * 3, physicsClientId=c),
-            pb.createVisualShape(pb.GEOM_BOX, halfExtents=[half] * 3, rgbaColor=CUBE_RGBA,
-                                 physicsClientId=c),
-            basePosition=[0.5, 0.0, half], physicsClientId=c)
-        pb.changeDynamics(self.cube, -1, lateralFriction=FRICTION, spinningFriction=0.003,
-                          physicsClientId=c)
-        # The target is paint on the table: visual only, so it never disturbs the cube.
-        self.target = pb.createMultiBody(
-            0, -1, pb.createVisualShape(pb.GEOM_BOX, halfExtents=[TARGET_SIZE / 2] * 2 + [5e-4],
-                                        rgbaColor=TARGET_RGBA, physicsClientId=c),
-            basePosition=[*TARGET_XY, 5e-4], physicsClientId=c)
+        self.bodies = {body.name: self._create(body) for body in self.task.bodies}
+
+    def _create(self, body: Body) -> int:
+        c = self.client
+        frames = [list(p.offset) for p in body.parts]
+        halves = [[v / 2 for v in p.size] for p in body.parts]
+        visual = pb.createVisualShapeArray([pb.GEOM_BOX] * len(halves), halfExtents=halves,
+                                           visualFramePositions=frames, physicsClientId=c)
+        collision = -1  # paint on the table: visual only, so it never disturbs anything
+        if body.collides:
+            collision = pb.createCollisionShapeArray([pb.GEOM_BOX] * len(halves),
+                                                     halfExtents=halves,
+                                                     collisionFramePositions=frames,
+                                                     physicsClientId=c)
+        uid = pb.createMultiBody(body.mass, collision, visual, basePosition=[0, 0, body.rest_z],
+                                 physicsClientId=c)
+        pb.changeVisualShape(uid, -1, rgbaColor=body.rgba, textureUniqueId=-1,
+                             physicsClientId=c)
+        if body.collides:
+            pb.changeDynamics(uid, -1, lateralFriction=FRICTION, spinningFriction=0.003,
+                              physicsClientId=c)
+        return uid
 
     def _index_joints(self) -> None:
         c = self.client
@@ -133,7 +134,7 @@ class PickPlaceWorld:
                 pb.changeConstraint(gear, gearRatio=-1.0, maxForce=MIMIC_FORCE, erp=MIMIC_ERP,
                                     physicsClientId=c)
                 self.mirrors.append((index, slot))
-            # The gripper's links, finger pads included, grip the cube by friction.
+            # The gripper's links, finger pads included, grip objects by friction.
             for index in (drive, *mimics):
                 pb.changeDynamics(self.robot, index, lateralFriction=FRICTION, physicsClientId=c)
 
@@ -154,7 +155,7 @@ class PickPlaceWorld:
 
     # --- episode -----------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
-        """Robot to home, cube to the seed's start spot; the command target becomes home."""
+        """Robot to home, objects to the seed's layout; the command target becomes home."""
         self.seed = int(seed)
         c = self.client
         home = np.array(self.profile.home, dtype=float)
@@ -162,10 +163,12 @@ class PickPlaceWorld:
             pb.resetJointState(self.robot, index, float(value), 0.0, physicsClientId=c)
         for index, slot in self.mirrors:
             pb.resetJointState(self.robot, index, float(home[slot]), 0.0, physicsClientId=c)
-        self.cube_start_xy = cube_start_xy(self.seed)
-        pb.resetBasePositionAndOrientation(self.cube, [*self.cube_start_xy, CUBE_SIZE / 2],
-                                           [0, 0, 0, 1], physicsClientId=c)
-        pb.resetBaseVelocity(self.cube, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        self.layout = self.task.layout(self.seed)
+        for name, (x, y, yaw) in self.layout.items():
+            uid = self.bodies[name]
+            pb.resetBasePositionAndOrientation(uid, [x, y, self.task.body(name).rest_z],
+                                               yaw_quaternion(yaw), physicsClientId=c)
+            pb.resetBaseVelocity(uid, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         self.episode_time = 0.0
         self.apply_command(home)
 
@@ -199,22 +202,27 @@ class PickPlaceWorld:
         return (list(self.state_names), np.array([s[0] for s in states]),
                 np.array([s[1] for s in states]))
 
-    def cube_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cube centre position (m) and orientation quaternion (x, y, z, w)."""
-        pos, quat = pb.getBasePositionAndOrientation(self.cube, physicsClientId=self.client)
-        return np.array(pos), np.array(quat)
+    def poses(self) -> dict[str, Pose]:
+        """Every body's true pose (its origin and yaw)."""
+        return {name: self._pose(uid) for name, uid in self.bodies.items()}
 
-    def target_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """Centre of the target square on the table."""
-        return np.array([*TARGET_XY, 0.0]), np.array([0.0, 0.0, 0.0, 1.0])
+    def _pose(self, uid: int) -> Pose:
+        position, quat = pb.getBasePositionAndOrientation(uid, physicsClientId=self.client)
+        return Pose(np.array(position), yaw_of(quat))
+
+    def held_pose(self) -> Pose:
+        """The pose of the object the task picks up."""
+        return self._pose(self.bodies[self.task.held])
+
+    def goal_pose(self) -> Pose:
+        """Where the task wants the held object's centre (it moves with a goal object)."""
+        return self.task.goal(self.poses())
 
     def success(self) -> bool:
-        """Cube inside the target square, resting on the table, and let go of."""
-        position, _ = self.cube_pose()
-        return bool(placed(position, np.array(TARGET_XY)) and self.released())
+        return self.task.success(self.poses(), self.released())
 
     def released(self) -> bool:
-        """Every gripper opened past ``RELEASED_OPENING``."""
+        """Every gripper opened past ``RELEASED_OPENING``: nothing is held."""
         q = self.joint_positions()
         return all(g.gripper.opening(q[slot]) > RELEASED_OPENING
                    for g in self.profile.grippers for slot in self.profile.slots(g))
@@ -261,16 +269,3 @@ class PickPlaceWorld:
 def _rotation(quaternion) -> np.ndarray:
     """3x3 rotation matrix of a PyBullet (x, y, z, w) quaternion."""
     return np.array(pb.getMatrixFromQuaternion(quaternion)).reshape(3, 3)
-
-
-def cube_start_xy(seed: int) -> np.ndarray:
-    """The cube's start (x, y) for an episode seed: uniform over the start region."""
-    rng = np.random.default_rng(seed)
-    return np.array([rng.uniform(*CUBE_X_RANGE), rng.uniform(*CUBE_Y_RANGE)])
-
-
-def placed(cube_position: np.ndarray, target_xy: np.ndarray) -> bool:
-    """Cube centre inside the target square and the cube resting on the table."""
-    inside = bool(np.all(np.abs(cube_position[:2] - target_xy) <= TARGET_SIZE / 2))
-    resting = bool(abs(cube_position[2] - CUBE_SIZE / 2) < 0.01)
-    return inside and resting

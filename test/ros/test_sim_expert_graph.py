@@ -18,7 +18,7 @@ from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import MESSAGE_CLASSES, group_message
 from lam_ros.ros.convert import float64_command, trajectory_command
-from lam_ros.sim.world import cube_start_xy
+from lam_ros.sim.tasks import get_task
 
 pytestmark = pytest.mark.ros
 
@@ -141,7 +141,9 @@ def test_sim_rejects_bad_commands_holds_and_follows_good_ones(probe, profile, tm
         assert response.success
         episode = json.loads(response.message)
         assert episode["seed"] == 7
-        np.testing.assert_allclose(episode["cube_xy"], cube_start_xy(7), atol=1e-4)
+        assert episode["task"] == "pick_place"
+        np.testing.assert_allclose(episode["layout"]["cube"],
+                                   get_task("pick_place").layout(7)["cube"], atol=1e-4)
         wait_for(lambda: abs(probe.position(joint1) - home[0]) < 0.01, group, 10.0,
                  "the robot back home after reset")
 

@@ -6,12 +6,13 @@ import pytest
 from lam_ros.sim.episode import run_expert_episode
 from lam_ros.sim.expert import ScriptedExpert, ease
 from lam_ros.sim.seeds import eval_seeds
-from lam_ros.sim.world import CUBE_SIZE, PickPlaceWorld
+from lam_ros.sim.tasks import CUBE_SIZE
+from lam_ros.sim.world import TabletopWorld
 
 
 @pytest.fixture(scope="module")
 def world(profile):
-    w = PickPlaceWorld(profile)
+    w = TabletopWorld(profile, "pick_place")
     yield w
     w.close()
 
@@ -25,14 +26,13 @@ def rollout(world, expert, seed, ticks):
     """Commands and cube heights of ``ticks`` control periods from a fresh reset."""
     world.reset(seed)
     expert.reset()
-    target, _ = world.target_pose()
     commands, heights = [], []
     for _ in range(ticks):
-        command = expert.act(world.joint_positions(), world.cube_pose()[0], target)
+        command = expert.act(world.joint_positions(), world.held_pose(), world.goal_pose())
         world.apply_command(command)
         world.step()
         commands.append(command)
-        heights.append(world.cube_pose()[0][2])
+        heights.append(world.held_pose().position[2])
     return np.array(commands), np.array(heights)
 
 
@@ -65,7 +65,7 @@ def test_the_gripper_holds_together_while_carrying(world, expert, profile):
     # Closed on the cube: short of the closed position, every mimic joint with the drive.
     assert 0.2 < expert.gripper.opening(drive) < 0.8
     np.testing.assert_allclose(positions[profile.n_joints:], drive, atol=0.02)  # ~1 degree
-    cube, _ = world.cube_pose()
+    cube = world.held_pose().position
     grasp_point, _ = expert.kinematics.forward(world.joint_positions())
     assert np.linalg.norm(cube - grasp_point) < 0.01  # not slipped
 
@@ -89,9 +89,9 @@ def test_an_episode_does_not_depend_on_the_episodes_before(world, expert):
 def test_expert_replans_after_a_reset_it_was_not_told_about(world, expert):
     rollout(world, expert, seed=5, ticks=45)  # mid-carry
     world.reset(6)  # the expert's plan is now wrong: cube and robot teleported
-    target, _ = world.target_pose()
     for _ in range(150):
-        world.apply_command(expert.act(world.joint_positions(), world.cube_pose()[0], target))
+        world.apply_command(expert.act(world.joint_positions(), world.held_pose(),
+                                       world.goal_pose()))
         world.step()
         if world.success():
             break

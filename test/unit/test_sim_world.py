@@ -1,17 +1,17 @@
-"""The PyBullet pick-and-place world: reset by seed, command holding, camera images, success."""
+"""The PyBullet tabletop (pick_place): reset by seed, command holding, camera images, success."""
 
 import numpy as np
 import pybullet as pb
 import pytest
 
 from lam_ros.kinematics import Kinematics
-from lam_ros.sim import world as world_mod
-from lam_ros.sim.world import CUBE_SIZE, TARGET_XY, PickPlaceWorld, cube_start_xy
+from lam_ros.sim.tasks import CUBE_SIZE, TARGET_SIZE, TARGET_XY, get_task
+from lam_ros.sim.world import TabletopWorld
 
 
 @pytest.fixture(scope="module")
 def world(profile):
-    w = PickPlaceWorld(profile)
+    w = TabletopWorld(profile, "pick_place")
     yield w
     w.close()
 
@@ -23,8 +23,12 @@ def red_pixels(rgb: np.ndarray) -> np.ndarray:
 
 
 def move_cube(world, x, y, z=CUBE_SIZE / 2):
-    pb.resetBasePositionAndOrientation(world.cube, [x, y, z], [0, 0, 0, 1],
+    pb.resetBasePositionAndOrientation(world.bodies["cube"], [x, y, z], [0, 0, 0, 1],
                                        physicsClientId=world.client)
+
+
+def cube_start_xy(seed: int) -> np.ndarray:
+    return np.array(get_task("pick_place").layout(seed)["cube"][:2])
 
 
 def test_cube_start_region_is_at_least_20_by_20_cm_and_seeded():
@@ -32,14 +36,14 @@ def test_cube_start_region_is_at_least_20_by_20_cm_and_seeded():
     assert np.ptp(starts[:, 0]) >= 0.19 and np.ptp(starts[:, 1]) >= 0.19
     np.testing.assert_array_equal(cube_start_xy(7), cube_start_xy(7))
     assert not np.allclose(cube_start_xy(7), cube_start_xy(8))
-    half = world_mod.TARGET_SIZE / 2 + CUBE_SIZE
+    half = TARGET_SIZE / 2 + CUBE_SIZE
     assert np.all(np.abs(starts - TARGET_XY).max(axis=1) > half)  # never starts on the target
 
 
 def test_reset_puts_robot_home_and_cube_at_the_seeds_spot(world, profile):
     world.reset(5)
     np.testing.assert_allclose(world.joint_positions(), profile.home, atol=1e-9)
-    np.testing.assert_allclose(world.cube_pose()[0][:2], cube_start_xy(5))
+    np.testing.assert_allclose(world.held_pose().position[:2], cube_start_xy(5))
     assert world.episode_time == 0.0 and not world.success()
 
 
@@ -51,7 +55,7 @@ def test_robot_holds_its_command_and_time_advances(world, profile):
     assert world.sim_time == pytest.approx(before + 10 * profile.control_period)
     assert world.episode_time == pytest.approx(10 * profile.control_period)
     np.testing.assert_allclose(world.joint_positions(), profile.home, atol=2e-3)
-    assert world.cube_pose()[0][2] == pytest.approx(CUBE_SIZE / 2, abs=2e-3)  # resting
+    assert world.held_pose().position[2] == pytest.approx(CUBE_SIZE / 2, abs=2e-3)  # resting
 
 
 def gripper(profile):
