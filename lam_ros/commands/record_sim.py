@@ -170,7 +170,7 @@ def record_episode(session: RecorderSession, nodes: NodeGroup, seed: int,
 def wait_for_outcome(session: RecorderSession, nodes: NodeGroup, config: RecordSimConfig) -> bool:
     """Success (after recording ``after_success_s`` more), or False at a limit or dead node."""
     start_wall = time.monotonic()
-    start_sim, _ = session.sim.now()
+    start_sim = session.sim.wait_for_clock(config.wall_limit_s)
     success_at = None
     while True:
         now, success = session.sim.now()

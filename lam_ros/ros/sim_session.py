@@ -128,6 +128,10 @@ class SimSession:
         with self._lock:
             return self._sim_time, self._success
 
+    def wait_for_clock(self, wall_limit_s: float) -> float:
+        """The newest sim time, once sim_node has published one."""
+        return self._wait_clock_after(0, time.monotonic(), wall_limit_s)
+
     def clear_success(self) -> None:
         with self._lock:
             self._success = False

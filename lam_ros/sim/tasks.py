@@ -123,7 +123,7 @@ class PickPlace(Task):
         return Pose(np.array([target[0], target[1], CUBE_SIZE / 2]), 0.0)
 
     def success(self, poses: dict[str, Pose], released: bool) -> bool:
-        return released and on_square(poses["cube"].position, poses["target"].position)
+        return bool(released and on_square(poses["cube"].position, poses["target"].position))
 
 
 class PickPlaceRandom(PickPlace):
@@ -212,7 +212,7 @@ def get_task(name: str) -> Task:
 def on_square(position: np.ndarray, square_xy: np.ndarray) -> bool:
     """A cube's centre inside a target square, the cube resting on the table."""
     inside = bool(np.all(np.abs(position[:2] - square_xy[:2]) <= TARGET_SIZE / 2))
-    return inside and abs(position[2] - CUBE_SIZE / 2) < RESTING
+    return bool(inside and abs(position[2] - CUBE_SIZE / 2) < RESTING)
 
 
 def free_spot(rng: np.random.Generator, x_range, y_range,

@@ -219,7 +219,7 @@ class TabletopWorld:
         return self.task.goal(self.poses())
 
     def success(self) -> bool:
-        return self.task.success(self.poses(), self.released())
+        return bool(self.task.success(self.poses(), self.released()))
 
     def released(self) -> bool:
         """Every gripper opened past ``RELEASED_OPENING``: nothing is held."""
