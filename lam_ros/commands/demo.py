@@ -102,7 +102,12 @@ def ensure_demonstrations(data_root: Path, task: str, episodes: int, robot: str)
         print(f"recording again: {folder} holds {len(usable)} usable episodes of {episodes} "
               f"(successful, recorded for {robot})")
         shutil.rmtree(folder)
-    record(RecordSimConfig(data=str(data_root), episodes=episodes, task=task, profile=robot))
+    outcomes = record(RecordSimConfig(data=str(data_root), episodes=episodes, task=task,
+                                      profile=robot))
+    if (succeeded := sum(ok for _, ok, _ in outcomes)) < episodes:
+        print(f"warning: the expert succeeded in {succeeded} of {episodes} demonstrations of "
+              f"{task}; training uses the successful ones (see {Path(data_root) / 'logs'})",
+              file=sys.stderr)
     return folder
 
 
