@@ -111,3 +111,13 @@ def test_sim_check_command_ends_with_the_success_rate(capsys, profile):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "success_rate=1.00"
     assert "steps_per_s=" in lines[-2] and "frames_per_s=" in lines[-2]
+
+
+def test_sim_check_takes_a_task_and_can_skip_rendering(capsys, profile):
+    from lam_ros.cli import main
+
+    assert main(["sim-check", "--episodes", "1", "--task", "stack", "--no-cameras",
+                 "--profile", profile.name]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "success_rate=1.00"
+    assert lines[-2].startswith("task=stack episodes=1 ") and "frames_per_s=0.0" in lines[-2]
