@@ -28,11 +28,15 @@ from lam_ros.core.safety import SafetyConfig, SafetyFilter
 from lam_ros.data.images import compressed_to_rgb
 from lam_ros.launcher import exit_with_parent
 from lam_ros.policy.controller import (
+    AUTO,
     DEADMAN_RELEASED,
+    INFERENCE_MODES,
+    INLINE_SHARE,
     JOINTS,
     WAITING,
     PolicyController,
     TickResult,
+    choose_inference,
 )
 from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyRuntime
 from lam_ros.ros import qos
@@ -71,6 +75,10 @@ class PolicyNodeConfig:
         "help": "wall seconds without a Joy message after which the deadman counts as released"})
     silence_warn_s: float = field(default=5.0, metadata={
         "help": "/diagnostics warns about an input topic silent (or never heard) this long"})
+    inference: str = field(default=AUTO, metadata={
+        "help": f"where the model runs: inline (inside the control tick), background (beside "
+                f"it: the tick never waits), or auto (background when a warm-up inference took "
+                f"over {INLINE_SHARE:g} of a control period)"})
 
     def __post_init__(self) -> None:
         self.safety()  # names a bad stale_after_periods / max_consecutive_faults
@@ -82,6 +90,8 @@ class PolicyNodeConfig:
             raise ValueError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
         if not self.diagnostics_period_s > 0:
             raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
         if self.deadman_button < -1:
             raise ValueError(f"deadman_button must be a button index or -1, "
                              f"got {self.deadman_button}")
@@ -107,7 +117,8 @@ class PolicyNode(Node):
         self.controller = PolicyController(
             runtime, SafetyFilter(profile, config.safety()),
             ChunkScheduler(profile.control_period, config.ensemble_coefficient),
-            config.deadman_timeout_s if self.deadman_button >= 0 else None)
+            config.deadman_timeout_s if self.deadman_button >= 0 else None,
+            choose_inference(config.inference, min(runtime.warmup_ms), profile.control_period))
         self.input_topics = {camera.name: camera.topic for camera in profile.cameras}
         self.messages = MessageGuard(self)
         for camera in profile.cameras:
@@ -126,7 +137,8 @@ class PolicyNode(Node):
         self.off_switch = self._serve_off_switch(config.joy_topic)
         self.get_logger().info(
             f"loaded {config.model} for {profile.name!r} on {runtime.provider} "
-            f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max); "
+            f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max, inference "
+            f"{self.controller.inference_mode}); "
             f"skipped: {runtime.skipped_providers or 'none'}; waiting for ~/enable")
 
     def _serve_off_switch(self, joy_topic: str) -> Node:
@@ -200,6 +212,7 @@ class PolicyNode(Node):
             self._off_switch_executor.shutdown(timeout_sec=2.0)
             self._off_switch_thread.join(timeout=2.0)
             self.off_switch.destroy_node()
+            self.controller.close()
         super().destroy_node()
 
     def publish_diagnostics(self) -> None:

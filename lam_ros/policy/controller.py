@@ -5,12 +5,21 @@ wall time they arrived) and calls ``tick(now, clock)`` at the control rate; ``ti
 safety filter's Decision plus what /diagnostics reports. Every path that does not end in a safe
 command ends in "send nothing", which makes a position controller hold the last command.
 
-Inference can stall (a slow model, a GC pause, a starved CPU), so after it the clock is read
-again and everything is decided for that later time: the step is the one in force then, the
-observation must still be fresh then, and the policy must still be enabled and the deadman held.
-A step whose slot has passed is never sent. ``disable`` and ``on_deadman`` may be called from
-another thread (policy_node serves ~/enable and /joy on one, so the off switch never waits for a
-tick); everything else runs on the node's executor thread.
+Inference runs in one of two places (``INLINE`` or ``BACKGROUND``, see ``choose_inference``):
+
+- inline, inside the tick, for a model fast against the control period. Inference can still
+  stall (a GC pause, a starved CPU), so after it the clock is read again and everything is
+  decided for that later time: the step is the one in force then, the observation must still be
+  fresh then, and the policy must still be enabled and the deadman held.
+- in the background, on an InferenceWorker thread, for a slow model: the tick submits the newest
+  observation and goes on with the chunks already scheduled, so a slow model costs latency (its
+  chunk is anchored to its observation's stamp and joins the schedule when it is done), never a
+  missed tick.
+
+Either way a step whose slot has passed is never sent, and an inference longer than one control
+period is counted as a deadline miss. ``disable`` and ``on_deadman`` may be called from another
+thread (policy_node serves ~/enable and /joy on one, so the off switch never waits for a tick);
+everything else runs on the node's executor thread.
 """
 
 from __future__ import annotations
@@ -28,11 +37,27 @@ from lam_ros.core.chunking import ChunkScheduler, ScheduledStep
 from lam_ros.core.safety import Decision, PositionReadings, SafetyFilter
 from lam_ros.core.stats import percentiles_ms
 from lam_ros.data.images import to_policy_size
+from lam_ros.policy.inference_worker import InferenceWorker, Job, Outcome, run_job
 from lam_ros.policy.runtime import PolicyRuntime
 
 JOINTS = "joint_states"  # the joint-state input, beside the camera names
 WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
 DEADMAN_RELEASED = "deadman_released"  # the operator let go: hold, not a fault
+
+INLINE, BACKGROUND, AUTO = "inline", "background", "auto"
+INFERENCE_MODES = (AUTO, INLINE, BACKGROUND)
+# auto runs a model in the background when it takes more than this share of a control period
+INLINE_SHARE = 0.25
+
+
+def choose_inference(mode: str, model_ms: float, period_s: float) -> str:
+    """INLINE or BACKGROUND for ``mode`` (one of INFERENCE_MODES); ``model_ms`` is the model's
+    time per inference (its fastest warm-up run)."""
+    if mode not in INFERENCE_MODES:
+        raise ValueError(f"inference mode must be one of {INFERENCE_MODES}, got {mode!r}")
+    if mode != AUTO:
+        return mode
+    return BACKGROUND if model_ms > INLINE_SHARE * period_s * 1e3 else INLINE
 
 
 @dataclass(frozen=True)
@@ -46,7 +71,7 @@ class Sample:
 class TickResult:
     decision: Decision
     step: ScheduledStep | None = None
-    arrival: float | None = None  # wall arrival of the newest observation behind the command
+    arrival: float | None = None  # wall arrival of the observation behind the newest chunk
     decided_at: float | None = None  # ROS time the command was decided for (after inference)
 
 
@@ -65,10 +90,18 @@ class RollingStats:
 
 class PolicyController:
     def __init__(self, runtime: PolicyRuntime, safety_filter: SafetyFilter,
-                 scheduler: ChunkScheduler, deadman_timeout_s: float | None = None):
+                 scheduler: ChunkScheduler, deadman_timeout_s: float | None = None,
+                 inference: str = INLINE):
         """With ``deadman_timeout_s``, commands go out only while the operator holds the deadman
-        button, reported by ``on_deadman`` no longer ago than that (wall seconds)."""
+        button, reported by ``on_deadman`` no longer ago than that (wall seconds). ``inference``
+        is INLINE or BACKGROUND; ``close`` ends a background worker."""
         self.runtime = runtime
+        if inference not in (INLINE, BACKGROUND):
+            raise ValueError(f"inference must be {INLINE!r} or {BACKGROUND!r}, got {inference!r}")
+        self.inference_mode = inference
+        self.worker = (InferenceWorker(runtime.predict) if self.inference_mode == BACKGROUND
+                       else None)
+        self.deadline_misses = 0  # inferences longer than one control period
         self.deadman_timeout_s = deadman_timeout_s
         self._deadman: tuple[bool, float] = (False, -math.inf)  # (held, monotonic arrival)
         self.safety = safety_filter
@@ -80,7 +113,10 @@ class PolicyController:
         self._images: dict[str, Sample] = {}
         self._joints: Sample | None = None
         self._last_inferred: tuple[float, ...] | None = None
+        self._chunk_arrival: float | None = None  # arrival behind the newest scheduled chunk
         self.obs_to_command = RollingStats()
+        self.tick_interval = RollingStats()
+        self._last_tick: float | None = None
         self.last_reason = safety.DISABLED
         self._rate_window: tuple[float, int] | None = None  # (ROS time, commands sent) at report
         self._enable_requested = False
@@ -120,6 +156,10 @@ class PolicyController:
         """Decides this tick's command; ``clock()`` (ROS seconds) is read again after inference,
         and the decision is made for that time."""
         self.ticks += 1
+        tick_start = time.monotonic()
+        if self._last_tick is not None:
+            self.tick_interval.add(tick_start - self._last_tick)
+        self._last_tick = tick_start
         if self._enable_requested:
             self._enable_requested = False
             self._start()
@@ -143,21 +183,24 @@ class PolicyController:
             return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
         if not np.all(np.isfinite(joints.value)):
             return TickResult(self.safety.fault(safety.NON_FINITE_STATE))
-        fault = self._infer_if_new(joints, images, newest.stamp)
+        fault = self._infer_if_new(joints, images, newest)
         if fault:
             return TickResult(self.safety.fault(fault))
-        now = clock()  # inference took time: decide for the moment the command goes out
-        hold = self._hold_reason()  # switched off or let go during inference
-        if hold:
-            return TickResult(Decision(None, hold))
-        if self.safety.is_stale(oldest, now):  # the observation aged past use meanwhile
-            return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
+        if self.worker is None:
+            now = clock()  # inference took time: decide for the moment the command goes out
+            hold = self._hold_reason()  # switched off or let go during inference
+            if hold:
+                return TickResult(Decision(None, hold))
+            if self.safety.is_stale(oldest, now):  # the observation aged past use meanwhile
+                return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
         step = self.scheduler.step_at(now)
         if step is None:
+            if self._chunk_arrival is None:  # the first chunk since enable or reset is coming
+                return TickResult(Decision(None, WAITING))
             return TickResult(self.safety.fault(safety.NO_ACTION))
         decision = self.safety.command(step.positions, joints.value, now, oldest,
                                        confirmed=self.readings.confirmed)
-        return TickResult(decision, step, newest.arrival, now)
+        return TickResult(decision, step, self._chunk_arrival, now)
 
     def _hold_reason(self) -> str:
         if not self.safety.enabled:
@@ -179,6 +222,9 @@ class PolicyController:
         self._rate_window = (now, sent)
         values = {
             "provider": self.runtime.provider,
+            "inference_mode": self.inference_mode,
+            "inference_deadline_misses": str(self.deadline_misses),
+            "inference_superseded": str(self.worker.superseded if self.worker else 0),
             "skipped_providers": "; ".join(f"{k}: {v}" for k, v in
                                            self.runtime.skipped_providers.items()),
             "enabled": str(self.safety.enabled).lower(),
@@ -193,7 +239,8 @@ class PolicyController:
             "clock_resets": str(self.scheduler.resets),
         }
         for name, stats in (("inference", self.inference),
-                            ("obs_to_command", self.obs_to_command)):
+                            ("obs_to_command", self.obs_to_command),
+                            ("tick_interval", self.tick_interval)):
             for q, ms in stats.percentiles_ms().items():
                 values[f"{name}_{q}_ms"] = f"{ms:.3f}"
         values.update({f"faults.{k}": str(v) for k, v in self.safety.fault_counts.items()})
@@ -209,28 +256,48 @@ class PolicyController:
         self._enable_requested = False
         self.safety.disable(reason)
 
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
     def _start(self) -> None:
-        self.scheduler.clear()
-        self._last_inferred = None
+        self._forget_schedule()
         self.safety.enable()
 
-    def _infer_if_new(self, joints: Sample, images: dict[str, Sample], anchor: float) -> str:
-        """Runs the model once per new observation; returns a fault kind or ''."""
+    def _forget_schedule(self) -> None:
+        self.scheduler.clear()
+        self._last_inferred = None
+        self._chunk_arrival = None
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _infer_if_new(self, joints: Sample, images: dict[str, Sample], newest: Sample) -> str:
+        """Once per new observation, runs the model (inline) or hands it to the worker; takes in
+        what the model produced. Returns a fault kind or ''."""
         stamps = (joints.stamp, *(images[c].stamp for c in self.cameras))
-        if stamps == self._last_inferred:
-            return ""  # same observation: its chunk is already scheduled
-        self._last_inferred = stamps
-        start = time.perf_counter()
-        try:
-            chunk = self.runtime.predict({c: images[c].value for c in self.cameras},
-                                         joints.value)
-        except Exception as exc:  # any model failure holds the robot; the node logs it
-            self.last_model_error = f"{type(exc).__name__}: {exc}"
+        job = None
+        if stamps != self._last_inferred:  # else its chunk is already scheduled (or coming)
+            self._last_inferred = stamps
+            job = Job({c: images[c].value for c in self.cameras}, joints.value, newest.stamp,
+                      newest.arrival)
+        if self.worker is None:
+            return self._take(run_job(self.runtime.predict, job)) if job else ""
+        if job:
+            self.worker.submit(job)
+        faults = [self._take(outcome) for outcome in self.worker.collect()]
+        return next((f for f in faults if f), "")
+
+    def _take(self, outcome: Outcome) -> str:
+        """Schedules a finished inference's chunk; returns a fault kind or ''."""
+        if outcome.chunk is None:
+            self.last_model_error = outcome.error
             return safety.MODEL_FAILURE
-        self.inference.add(time.perf_counter() - start)
-        if not np.all(np.isfinite(chunk)):
+        self.inference.add(outcome.seconds)
+        self.deadline_misses += outcome.seconds > self.scheduler.period
+        if not np.all(np.isfinite(outcome.chunk)):
             return safety.NON_FINITE_COMMAND  # never let NaN into the ensemble
-        self.scheduler.add(chunk, anchor)
+        self.scheduler.add(outcome.chunk, outcome.job.anchor)
+        self._chunk_arrival = outcome.job.arrival
         return ""
 
     def _forget_observations_after(self, now: float) -> None:
@@ -240,6 +307,6 @@ class PolicyController:
         self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
         if self._joints is not None and self._joints.stamp > newest_allowed:
             self._joints = None
-        self._last_inferred = None
+        self._forget_schedule()
         self.safety.forget_last_command()
         self.readings.trust()  # the simulator moved the arm on purpose

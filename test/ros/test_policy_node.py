@@ -26,7 +26,7 @@ from lam_ros.core import safety
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
-from lam_ros.policy.controller import DEADMAN_RELEASED, JOINTS
+from lam_ros.policy.controller import BACKGROUND, DEADMAN_RELEASED, JOINTS
 from lam_ros.policy.families import FAMILIES
 from lam_ros.ros import qos
 from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
@@ -287,6 +287,35 @@ def test_diagnostics_report_provider_and_counters(tmp_path, profile, graph_for):
     assert values["enabled"] == "true"
     assert float(values["obs_to_command_p99_ms"]) > 0
     assert "faults.stale_observation" in values
+
+
+def test_a_model_slower_than_the_period_runs_beside_the_tick(tmp_path, profile, graph_for,
+                                                            monkeypatch):
+    """auto chooses the background for a model slower than a control period (measured at
+    warm-up); commands go out, and /diagnostics counts the deadline misses."""
+    from lam_ros.policy.runtime import PolicyRuntime
+
+    predict = PolicyRuntime.predict
+
+    def slow_predict(self, images, state):
+        time.sleep(1.5 * profile.control_period)
+        return predict(self, images, state)
+
+    monkeypatch.setattr(PolicyRuntime, "predict", slow_predict)
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile),
+                      stale_after_periods=10.0)
+    reports = []
+    graph.robot.create_subscription(DiagnosticArray, "/diagnostics",
+                                    lambda m: reports.append(m), 10)
+    assert graph.policy.controller.inference_mode == BACKGROUND
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 5, what="commands")
+    wait_for(lambda: any(kv.key == "inference_deadline_misses" and kv.value not in ("0", "")
+                         for m in reports for s in m.status for kv in s.values),
+             what="diagnostics counting deadline misses")
+    values = {kv.key: kv.value for kv in reports[-1].status[0].values}
+    assert values["inference_mode"] == BACKGROUND
+    assert float(values["tick_interval_p50_ms"]) > 0
 
 
 @pytest.mark.parametrize(("field", "value"), [
