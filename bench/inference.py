@@ -1,12 +1,15 @@
 """Inference benchmark: onnxruntime (CPU) vs torch eager on the same policy, then the policy
 node's observation-to-command latency over real DDS at the control rate.
 
-    python bench/inference.py                       # fresh default policy (random weights)
+    python bench/inference.py                       # every policy family, fresh random weights
+    python bench/inference.py --policies act        # one family
     python bench/inference.py --model models/x/policy.onnx [--checkpoint ...]
 
 With --model, torch eager needs the training checkpoint (default: checkpoint.safetensors beside
-the model); without one only onnxruntime and the node are measured. Prints figures; asserts
-nothing about time.
+the model); without one only onnxruntime and the node are measured. In the node,
+obs-to-command runs from the arrival of the observation behind a command to its publish, so it
+includes the observation's wait for the tick (up to one joint-state period); tick-to-command is
+the node's own share. Prints figures and a table; asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ CHECKPOINT = "checkpoint.safetensors"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="", help="policy.onnx (default: fresh random policy)")
+    parser.add_argument("--model", default="", help="policy.onnx (default: fresh random policies)")
+    parser.add_argument("--policies", nargs="+", default=None,
+                        help="families for fresh random policies (default: every family)")
     parser.add_argument("--checkpoint", default="", help="training checkpoint for torch eager")
     parser.add_argument("--profile", default="panda_sim")
     parser.add_argument("--runs", type=int, default=300, help="timed inferences per engine")
@@ -46,18 +51,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fresh_policy(profile: RobotProfile, out_dir: Path):
-    """A default-family policy with random weights, exported with the real exporter."""
+def fresh_policy(family: str, profile: RobotProfile, out_dir: Path):
+    """A ``family`` policy with random weights and its default config, exported with the real
+    exporter."""
     from lam_ros.policy.export import export_policy, sample_inputs
-    from lam_ros.policy.families import DEFAULT_FAMILY, FeatureShapes, build_policy
+    from lam_ros.policy.families import FeatureShapes, build_policy
     from lam_ros.policy.model import ExportedPolicy, Normalizer
     from lam_ros.policy.train_config import TrainConfig
 
     shapes = FeatureShapes.for_profile(profile, TrainConfig.chunk)  # training's default chunk
-    wrapper = ExportedPolicy(build_policy(DEFAULT_FAMILY, shapes, {}),
+    wrapper = ExportedPolicy(build_policy(family, shapes, {}),
                              Normalizer(shapes.camera_names, profile.n_joints)).eval()
     card = PolicyCard.for_profile(profile, shapes.chunk)
-    result = export_policy(wrapper, card, out_dir / "policy.onnx", sample_inputs(profile, 4),
+    result = export_policy(wrapper, card, out_dir / f"{family}.onnx", sample_inputs(profile, 4),
                            {"bench": "random weights"})
     return result.model_path, wrapper
 
@@ -82,7 +88,9 @@ def time_calls(call, samples: list[dict], runs: int) -> tuple[list[float], list[
     return durations, outputs
 
 
-def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile, runs: int) -> None:
+def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile,
+                    runs: int) -> dict[str, str]:
+    """onnxruntime, then torch eager on the same inputs; returns the table's cells."""
     from lam_ros.core import features
     from lam_ros.policy.export import sample_inputs
 
@@ -97,9 +105,11 @@ def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile, runs
     ort_ms = percentiles_ms(ort_s)
     print(f"onnxruntime {runtime.provider}: p50 {ort_ms['p50']:.3f} ms  "
           f"p99 {ort_ms['p99']:.3f} ms  ({runs} runs)")
+    cells = {"onnxruntime p50 / p99 ms": f"{ort_ms['p50']:.2f} / {ort_ms['p99']:.2f}",
+             "torch eager p50 / p99 ms": "—"}
     if wrapper is None:
         print("torch eager: skipped (no checkpoint; pass --checkpoint)")
-        return
+        return cells
     import torch
 
     names = [features.image_key(c) for c in cams] + [features.STATE]
@@ -116,11 +126,13 @@ def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile, runs
     print(f"torch/onnxruntime p50 ratio {torch_ms['p50'] / ort_ms['p50']:.2f}x, "
           f"p99 ratio {torch_ms['p99'] / ort_ms['p99']:.2f}x; "
           f"max |onnxruntime - torch| {diff:.2e} (robot units)")
+    cells["torch eager p50 / p99 ms"] = f"{torch_ms['p50']:.2f} / {torch_ms['p99']:.2f}"
+    return cells
 
 
 def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float,
-                 camera_hz: float) -> None:
-    """policy_node as a process; a stand-in robot publishes observations at the control rate."""
+                 camera_hz: float) -> dict[str, str]:
+    """policy_node as a process fed by a stand-in robot; returns the table's cells."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -167,7 +179,7 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
             enable = node.create_client(SetBool, "/policy_node/enable")
             if not enable.wait_for_service(timeout_sec=30):
                 print(f"policy_node did not come up:\n{group.log('policy_node')}")
-                return
+                return {}
             enable.call_async(SetBool.Request(data=True))
             time.sleep(seconds)
         finally:
@@ -177,15 +189,33 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
             rclpy.try_shutdown()
     if not reports:
         print(f"no /diagnostics from policy_node:\n{group.log('policy_node')}")
-        return
+        return {}
     last = reports[-1]
+
+    def pair(name: str) -> str:
+        return f"{float(last[f'{name}_p50_ms']):.2f} / {float(last[f'{name}_p99_ms']):.2f}"
+
     print(f"policy_node over DDS at {profile.control_hz:g} Hz for {seconds:g} s, joint states "
-          f"{joint_hz:g} Hz, cameras {camera_hz:g} Hz "
-          f"(provider {last['provider']}): obs-to-command p50 {last['obs_to_command_p50_ms']} ms"
-          f"  p99 {last['obs_to_command_p99_ms']} ms; inference p50 {last['inference_p50_ms']}"
-          f" ms  p99 {last['inference_p99_ms']} ms; achieved {last['achieved_rate_hz']} Hz; "
-          f"period {profile.control_period * 1e3:g} ms; commands {last['commands_sent']}")
+          f"{joint_hz:g} Hz, cameras {camera_hz:g} Hz (provider {last['provider']}, inference "
+          f"{last['inference_mode']}): obs-to-command p50/p99 {pair('obs_to_command')} ms; "
+          f"tick-to-command {pair('tick_to_command')} ms; inference {pair('inference')} ms; "
+          f"tick interval {pair('tick_interval')} ms (period {profile.control_period * 1e3:g} "
+          f"ms); achieved {last['achieved_rate_hz']} Hz; commands {last['commands_sent']}; "
+          f"deadline misses {last['inference_deadline_misses']}")
     print("faults: " + json.dumps({k: v for k, v in last.items() if k.startswith("faults.")}))
+    return {"node inference p50 / p99 ms": pair("inference"),
+            "obs-to-command p50 / p99 ms": pair("obs_to_command"),
+            "tick-to-command p50 / p99 ms": pair("tick_to_command"),
+            "tick interval p50 / p99 ms": pair("tick_interval"),
+            "inference": last["inference_mode"]}
+
+
+def print_table(rows: dict[str, dict[str, str]]) -> None:
+    columns = list(dict.fromkeys(k for cells in rows.values() for k in cells))
+    print("\n| policy | " + " | ".join(columns) + " |")
+    print("| --- " * (len(columns) + 1) + "|")
+    for name, cells in rows.items():
+        print(f"| {name} | " + " | ".join(cells.get(c, "—") for c in columns) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,21 +223,33 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 20))  # 20..39: not tests' ids
     profile = load_profile(args.profile)
+    rows: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="lam_ros_bench_") as tmp:
-        if args.model:
-            model = Path(args.model)
-            checkpoint = Path(args.checkpoint or model.with_name(CHECKPOINT))
+        for name, model, wrapper in policies(args, profile, Path(tmp)):
+            print(f"\n== {name}")
             runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
-            wrapper = (torch_from_checkpoint(checkpoint, runtime.card)
-                       if checkpoint.is_file() else None)
-        else:
-            model, wrapper = fresh_policy(profile, Path(tmp))
-            runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
-            print(f"fresh default policy (random weights) exported to {model.name}")
-        compare_engines(runtime, wrapper, profile, args.runs)
-        if args.node_seconds > 0:
-            node_latency(model, args.profile, args.node_seconds, args.joint_hz, args.camera_hz)
+            rows[name] = compare_engines(runtime, wrapper, profile, args.runs)
+            if args.node_seconds > 0:
+                rows[name].update(node_latency(model, args.profile, args.node_seconds,
+                                               args.joint_hz, args.camera_hz))
+    print_table(rows)
     return 0
+
+
+def policies(args: argparse.Namespace, profile: RobotProfile, tmp: Path):
+    """(name, policy.onnx, torch wrapper or None) for --model or each fresh family."""
+    if args.model:
+        model = Path(args.model)
+        checkpoint = Path(args.checkpoint or model.with_name(CHECKPOINT))
+        card = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",)).card
+        yield model.parent.name, model, (torch_from_checkpoint(checkpoint, card)
+                                         if checkpoint.is_file() else None)
+        return
+    from lam_ros.policy.families import FAMILIES
+
+    for family in args.policies or FAMILIES:
+        model, wrapper = fresh_policy(family, profile, tmp)
+        yield f"{family} (random weights)", model, wrapper
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ class PolicyNodeConfig:
         "help": "robot profile name or YAML path (required: no robot is implied)"})
     providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
         "help": "onnxruntime execution providers to try, best first"})
+    inference_threads: int = field(default=1, metadata={
+        "help": "onnxruntime CPU threads per inference; 0: one per core (see runtime.open_session)"})
     warmup_runs: int = field(default=3, metadata={
         "help": "inferences run before serving; the first checks the output shape"})
     stale_after_periods: float = field(default=SafetyConfig.stale_after_periods, metadata={
@@ -84,6 +86,8 @@ class PolicyNodeConfig:
         self.safety()  # names a bad stale_after_periods / max_consecutive_faults
         if not self.providers:
             raise ValueError("providers must name at least one execution provider")
+        if self.inference_threads < 0:
+            raise ValueError(f"inference_threads must be >= 0, got {self.inference_threads}")
         if self.warmup_runs < 1:
             raise ValueError(f"warmup_runs must be >= 1, got {self.warmup_runs}")
         if not self.ensemble_coefficient >= 0:
@@ -110,7 +114,8 @@ class PolicyNode(Node):
         profile = load_profile(config.profile)
         if not config.model:
             raise PolicyLoadError("parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
-        runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs)
+        runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs,
+                                config.inference_threads)
         self.profile = profile
         self.deadman_button = config.deadman_button
         self.silence_warn_s = config.silence_warn_s

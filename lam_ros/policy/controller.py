@@ -115,6 +115,7 @@ class PolicyController:
         self._last_inferred: tuple[float, ...] | None = None
         self._chunk_arrival: float | None = None  # arrival behind the newest scheduled chunk
         self.obs_to_command = RollingStats()
+        self.tick_to_command = RollingStats()  # the node's own share of obs_to_command
         self.tick_interval = RollingStats()
         self._last_tick: float | None = None
         self.last_reason = safety.DISABLED
@@ -210,8 +211,12 @@ class PolicyController:
         return ""
 
     def command_sent(self, arrival: float) -> None:
-        """Records wall time from the newest observation's arrival to its command's publish."""
-        self.obs_to_command.add(time.monotonic() - arrival)
+        """Records wall time to the command's publish from the arrival of the observation behind
+        it (which includes its wait for the tick: up to one sensor period) and from the tick's
+        start (the node's own work: inference when inline, safety, publish)."""
+        now = time.monotonic()
+        self.obs_to_command.add(now - arrival)
+        self.tick_to_command.add(now - self._last_tick)
 
     def report(self, now: float) -> dict[str, str]:
         """Key/values for /diagnostics; the rate is commands per second of ROS time."""
@@ -240,6 +245,7 @@ class PolicyController:
         }
         for name, stats in (("inference", self.inference),
                             ("obs_to_command", self.obs_to_command),
+                            ("tick_to_command", self.tick_to_command),
                             ("tick_interval", self.tick_interval)):
             for q, ms in stats.percentiles_ms().items():
                 values[f"{name}_{q}_ms"] = f"{ms:.3f}"

@@ -90,6 +90,15 @@ def test_open_session_prefers_the_listed_order(tmp_path, profile):
     assert provider == "CPUExecutionProvider" and skipped == {}
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_session_computes_on_the_asked_threads_without_spinning(tmp_path, profile, threads):
+    data = hold_model(tmp_path / "m.onnx", profile).read_bytes()
+    session, _, _ = open_session(data, ("CPUExecutionProvider",), threads)
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == threads
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 @pytest.mark.parametrize("content", [b"", b"definitely not a protobuf \xff\xfe", b"\x08\x07"])
 def test_a_file_that_is_not_onnx(tmp_path, profile, content):
     path = tmp_path / "policy.onnx"
