@@ -1,7 +1,9 @@
 """Run a trained policy on the robot (or in the simulator) behind the safety filter.
 
     ros2 launch lam_ros policy.launch.py model:=models/demo/policy.onnx robot:=panda_sim
-The node starts disabled: enable it with
+policy_node is a managed (lifecycle) node that walks itself to active (its autostart parameter;
+`ros2 lifecycle set /policy_node deactivate` and friends work as on any managed node). Active, it
+starts disabled: enable it with
     ros2 service call /policy_node/enable std_srvs/srv/SetBool "{data: true}"
 """
 

@@ -1,9 +1,12 @@
 """policy_node: runs an exported ONNX policy at the control rate, through the safety filter.
 
 Subscribes the profile's cameras and joint states, publishes joint targets to each of the profile's
-command groups in its interface. Starts disabled: ``~/enable`` (std_srvs/SetBool)
-switches it on and off. Reports provider, latencies, rate and fault counters on /diagnostics.
-A model that does not fit the robot ends the node with one log line and exit code 1.
+command groups in its interface. A managed (lifecycle) node: configure loads and checks the
+model, activate starts the control tick, deactivate holds, cleanup releases the model; by default
+it walks itself to active at start. Active, it still starts disabled: ``~/enable``
+(std_srvs/SetBool) switches it on and off. Reports its state, provider, latencies, rate and fault
+counters on /diagnostics. With autostart, a model that does not fit the robot ends the node with
+one log line and exit code 1; under a lifecycle manager, configure fails and says why.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, Joy
 from std_srvs.srv import SetBool
@@ -53,13 +57,14 @@ NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING
 
 @dataclass(frozen=True)
 class PolicyNodeConfig:
-    model: str = field(default="", metadata={"help": "path to the exported policy.onnx"})
+    model: str = field(default="", metadata={
+        "help": "path to the exported policy.onnx (a change applies at the next configure)"})
     profile: str = field(default="", metadata={
         "help": "robot profile name or YAML path (required: no robot is implied)"})
     providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
         "help": "onnxruntime execution providers to try, best first"})
     inference_threads: int = field(default=1, metadata={
-        "help": "onnxruntime CPU threads per inference; 0: one per core (see runtime.open_session)"})
+        "help": "onnxruntime CPU threads per inference; 0: one per core (runtime.open_session)"})
     warmup_runs: int = field(default=3, metadata={
         "help": "inferences run before serving; the first checks the output shape"})
     stale_after_periods: float = field(default=SafetyConfig.stale_after_periods, metadata={
@@ -77,6 +82,8 @@ class PolicyNodeConfig:
         "help": "wall seconds without a Joy message after which the deadman counts as released"})
     silence_warn_s: float = field(default=5.0, metadata={
         "help": "/diagnostics warns about an input topic silent (or never heard) this long"})
+    autostart: bool = field(default=True, metadata={
+        "help": "configure and activate at start; false: wait for a lifecycle manager"})
     inference: str = field(default=AUTO, metadata={
         "help": f"where the model runs: inline (inside the control tick), background (beside "
                 f"it: the tick never waits), or auto (background when a warm-up inference took "
@@ -107,23 +114,18 @@ class PolicyNodeConfig:
         return SafetyConfig(self.stale_after_periods, self.max_consecutive_faults)
 
 
-class PolicyNode(Node):
+class PolicyNode(LifecycleNode):
+    """A managed node: configure loads and checks the model, activate starts the control tick
+    (the policy still waits for ``~/enable``), deactivate holds, cleanup releases the model.
+    With ``autostart`` (the default) it configures and activates itself at start."""
+
     def __init__(self, **kwargs):
         super().__init__("policy_node", **kwargs)
-        config = declare_config(self, PolicyNodeConfig)
-        profile = load_profile(config.profile)
-        if not config.model:
-            raise PolicyLoadError("parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
-        runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs,
-                                config.inference_threads)
-        self.profile = profile
-        self.deadman_button = config.deadman_button
-        self.silence_warn_s = config.silence_warn_s
-        self.controller = PolicyController(
-            runtime, SafetyFilter(profile, config.safety()),
-            ChunkScheduler(profile.control_period, config.ensemble_coefficient),
-            config.deadman_timeout_s if self.deadman_button >= 0 else None,
-            choose_inference(config.inference, min(runtime.warmup_ms), profile.control_period))
+        self.config = declare_config(self, PolicyNodeConfig, self._on_config, mutable=("model",))
+        profile = self.profile = load_profile(self.config.profile)
+        self.controller: PolicyController | None = None  # while configured
+        self.configure_error = ""
+        self._control_timer = None
         self.input_topics = {camera.name: camera.topic for camera in profile.cameras}
         self.messages = MessageGuard(self)
         for camera in profile.cameras:
@@ -131,20 +133,78 @@ class PolicyNode(Node):
                                     lambda msg, name=camera.name: self.on_image(name, msg),
                                     qos.SENSOR)
         self.joint_states = JointStateInput(self, self.messages, profile,
-                                            self.controller.on_joint_positions,
-                                            config.stale_after_periods)
+                                            self.on_joint_positions,
+                                            self.config.stale_after_periods)
         self.input_topics[JOINTS] = self.joint_states.topic
-        self.commands = CommandPublisher(self, profile)
+        self.commands = CommandPublisher(self, profile, managed=True)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(profile.control_period, self.on_tick)
-        self.create_timer(config.diagnostics_period_s, self.publish_diagnostics,
+        self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.off_switch = self._serve_off_switch(config.joy_topic)
+        if self.config.autostart:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise PolicyLoadError(self.configure_error)
+            self.trigger_activate()
+        self.off_switch = self._serve_off_switch(self.config.joy_topic)
+        self.get_logger().info(f"{self.state_name()}; "
+                               + ("waiting for ~/enable" if self.config.autostart
+                                  else "waiting for a lifecycle manager to configure it"))
+
+    def _on_config(self, config: PolicyNodeConfig) -> None:
+        self.config = config  # the model: read at the next configure
+
+    def state_name(self) -> str:
+        return self._state_machine.current_state[1]
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        config, profile = self.config, self.profile
+        try:
+            if not config.model:
+                raise PolicyLoadError(
+                    "parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
+            runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs,
+                                    config.inference_threads)
+        except PolicyLoadError as exc:
+            self.configure_error = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.configure_error = ""
+        self.controller = PolicyController(
+            runtime, SafetyFilter(profile, config.safety()),
+            ChunkScheduler(profile.control_period, config.ensemble_coefficient),
+            config.deadman_timeout_s if config.deadman_button >= 0 else None,
+            choose_inference(config.inference, min(runtime.warmup_ms), profile.control_period))
         self.get_logger().info(
             f"loaded {config.model} for {profile.name!r} on {runtime.provider} "
             f"(chunk {runtime.chunk}, warm-up {max(runtime.warmup_ms):.1f} ms max, inference "
-            f"{self.controller.inference_mode}); "
-            f"skipped: {runtime.skipped_providers or 'none'}; waiting for ~/enable")
+            f"{self.controller.inference_mode}); skipped: {runtime.skipped_providers or 'none'}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._control_timer = self.create_timer(self.profile.control_period, self.on_tick)
+        return super().on_activate(state)  # the command publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.controller.disable("deactivated")
+        self.destroy_timer(self._control_timer)
+        self._control_timer = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_model()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._control_timer is not None:
+            self.on_deactivate(state)
+        self._release_model()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release_model(self) -> None:
+        # getattr: rclpy destroys a node whose __init__ failed before it had a controller.
+        controller, self.controller = getattr(self, "controller", None), None
+        if controller is not None:
+            controller.disable("cleaned up")
+            controller.close()
 
     def _serve_off_switch(self, joy_topic: str) -> Node:
         """~/enable and the deadman's /joy on a node and thread of their own: switching the
@@ -152,7 +212,7 @@ class PolicyNode(Node):
         node = Node(f"{self.get_name()}_off_switch", namespace=self.get_namespace(),
                     context=self.context)
         node.create_service(SetBool, f"{self.get_fully_qualified_name()}/enable", self.on_enable)
-        if self.deadman_button >= 0:
+        if self.config.deadman_button >= 0:
             MessageGuard(node).subscribe(Joy, joy_topic, self.on_joy, qos.SENSOR)
         self._off_switch_executor = SingleThreadedExecutor(context=self.context)
         self._off_switch_executor.add_node(node)
@@ -169,24 +229,38 @@ class PolicyNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_image(self, camera: str, msg: Image | CompressedImage) -> None:
+        controller = self.controller
+        if controller is None:  # no model loaded: nothing to feed
+            return
         # An unusable frame raises: MessageGuard drops and counts it, the camera goes stale.
         rgb = (compressed_to_rgb(msg.data) if isinstance(msg, CompressedImage)
                else image_to_rgb(msg))
-        self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
+        controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
+
+    def on_joint_positions(self, stamp: float, positions) -> None:
+        controller = self.controller
+        if controller is not None:
+            controller.on_joint_positions(stamp, positions)
 
     def on_joy(self, msg: Joy) -> None:
-        buttons = msg.buttons
-        self.controller.on_deadman(
-            self.deadman_button < len(buttons) and buttons[self.deadman_button] == 1)
+        controller, button = self.controller, self.config.deadman_button
+        if controller is not None:
+            controller.on_deadman(button < len(msg.buttons) and msg.buttons[button] == 1)
 
     def on_enable(self, request: SetBool.Request, response: SetBool.Response):
-        if request.data:
-            self.controller.enable()
+        controller, state = self.controller, self.state_name()
+        if request.data and state != "active":
+            response.success = False
+            response.message = f"not enabled: policy_node is {state}, not active"
         else:
-            self.controller.disable("disabled on request")
-        response.success = True
-        response.message = "enabled" if request.data else "disabled"
-        self.get_logger().info(f"policy {response.message} via ~/enable")
+            if controller is not None:
+                if request.data:
+                    controller.enable()
+                else:
+                    controller.disable("disabled on request")
+            response.success = True
+            response.message = "enabled" if request.data else "disabled"
+        self.get_logger().info(f"~/enable {request.data}: {response.message}")
         return response
 
     def on_tick(self) -> None:
@@ -217,21 +291,27 @@ class PolicyNode(Node):
             self._off_switch_executor.shutdown(timeout_sec=2.0)
             self._off_switch_thread.join(timeout=2.0)
             self.off_switch.destroy_node()
-            self.controller.close()
+        self._release_model()
         super().destroy_node()
 
     def publish_diagnostics(self) -> None:
-        values = {**self.controller.report(self.now()), **self.messages.report()}
+        state, controller = self.state_name(), self.controller
         status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id=self.profile.name)
-        healthy = values["last_decision"] in NOT_FAULTS and (
-            values["enabled"] == "true" or values["consecutive_faults"] == "0")
-        silent = [self.input_topics[name]
-                  for name in self.controller.silent_inputs(self.silence_warn_s)]
-        status.level = DiagnosticStatus.OK if healthy and not silent else DiagnosticStatus.WARN
-        status.message = values["last_decision"]
-        if silent:
-            status.message = f"no messages on {', '.join(silent)} for > {self.silence_warn_s} s"
-            values["silent_inputs"] = " ".join(silent)
+        values = {"lifecycle_state": state, **self.messages.report()}
+        if controller is None:  # no model: say why, if configure failed
+            status.level = DiagnosticStatus.ERROR if self.configure_error else DiagnosticStatus.OK
+            status.message = self.configure_error or state
+        else:
+            values.update(controller.report(self.now()))
+            healthy = values["last_decision"] in NOT_FAULTS and (
+                values["enabled"] == "true" or values["consecutive_faults"] == "0")
+            silence_s = self.config.silence_warn_s
+            silent = [self.input_topics[name] for name in controller.silent_inputs(silence_s)]
+            status.level = DiagnosticStatus.OK if healthy and not silent else DiagnosticStatus.WARN
+            status.message = values["last_decision"] if state == "active" else state
+            if silent:
+                status.message = f"no messages on {', '.join(silent)} for > {silence_s} s"
+                values["silent_inputs"] = " ".join(silent)
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

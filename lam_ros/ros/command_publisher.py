@@ -34,11 +34,13 @@ def group_message(group: CommandGroup, values: np.ndarray, decided_at_s: float,
 
 
 class CommandPublisher:
-    def __init__(self, node: Node, profile: RobotProfile):
+    def __init__(self, node: Node, profile: RobotProfile, managed: bool = False):
+        """``managed``: lifecycle publishers of a LifecycleNode, silent unless it is active."""
         self.profile = profile
+        create = node.create_lifecycle_publisher if managed else node.create_publisher
         self.groups = [(group, profile.slots(group),
-                        node.create_publisher(MESSAGE_CLASSES[group.interface], group.topic,
-                                              qos.command(profile.control_period)))
+                        create(MESSAGE_CLASSES[group.interface], group.topic,
+                               qos.command(profile.control_period)))
                        for group in profile.command_groups]
 
     def publish(self, positions: np.ndarray, decided_at_s: float) -> None:

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from family_models import tiny_exported_policy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from onnx_models import constant_chunk_model, default_card, hold_model, nan_when_lit_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -158,6 +160,70 @@ def test_disabled_by_default_then_enable_sends_commands(tmp_path, profile, graph
     sent = graph.held_for(safety.DISABLED)
     assert graph.commands_during(0.6) == []
     assert graph.policy.controller.safety.commands_sent == sent
+
+
+def test_a_lifecycle_manager_walks_the_node_through_its_states(tmp_path, profile, graph_for):
+    """Over the standard lifecycle services: unconfigured (no model), configure (model loaded,
+    ~/enable refused while inactive), activate (commands after ~/enable), deactivate (holds),
+    cleanup (model released); a configure with a missing model fails, says why on /diagnostics,
+    and a good one afterwards works."""
+    good = hold_model(tmp_path / "hold.onnx", profile, offset=-0.005)
+    graph = graph_for(profile, good, autostart=False)
+    robot, policy = graph.robot, graph.policy
+    reports = []
+    robot.create_subscription(DiagnosticArray, "/diagnostics",
+                              lambda m: reports.extend(m.status), 10)
+    get_state = robot.create_client(GetState, "/policy_node/get_state")
+    change_state = robot.create_client(ChangeState, "/policy_node/change_state")
+
+    def call(client, request):
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(request)
+        wait_for(future.done, what=f"an answer to {type(request).__name__}")
+        return future.result()
+
+    def state() -> str:
+        return call(get_state, GetState.Request()).current_state.label
+
+    def transition(transition_id: int) -> bool:
+        return call(change_state, ChangeState.Request(
+            transition=Transition(id=transition_id))).success
+
+    assert state() == "unconfigured" and policy.controller is None
+    assert transition(Transition.TRANSITION_CONFIGURE)
+    assert state() == "inactive" and policy.controller is not None
+    refused = call(robot.enable_client, SetBool.Request(data=True))
+    assert not refused.success and "inactive" in refused.message
+
+    assert transition(Transition.TRANSITION_ACTIVATE) and state() == "active"
+    graph.set_enabled(True)
+    wait_for(lambda: len(robot.commands) >= 3, what="commands once active and enabled")
+
+    controller = policy.controller
+    assert transition(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
+    assert controller.safety.disabled_reason == "deactivated"
+    sent = controller.safety.commands_sent
+    wait_for(lambda: len(robot.commands) >= sent, what="commands in flight")
+    ticks = controller.ticks
+    time.sleep(0.5)
+    assert controller.ticks == ticks, "the control tick ran while inactive"
+    assert len(robot.commands) == sent
+
+    assert transition(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
+    assert policy.controller is None and controller.worker is None
+    missing = tmp_path / "missing.onnx"
+    policy.set_parameters([Parameter("model", value=str(missing))])
+    assert not transition(Transition.TRANSITION_CONFIGURE)
+    assert state() == "unconfigured"
+    wait_for(lambda: any(s.level == DiagnosticStatus.ERROR and "missing.onnx" in s.message
+                         for s in reports), what="/diagnostics naming the missing model")
+
+    policy.set_parameters([Parameter("model", value=str(good))])
+    for step in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        assert transition(step)
+    graph.set_enabled(True)
+    before = len(robot.commands)
+    wait_for(lambda: len(robot.commands) >= before + 3, what="commands after a reconfigure")
 
 
 def test_stale_camera_holds_and_disables_after_repeated_faults(tmp_path, profile, graph_for):
