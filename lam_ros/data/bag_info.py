@@ -1,5 +1,9 @@
 """Finding episodes and reading their facts. An episode never reads as silently empty: an
-unfinished, quarantined, damaged or message-less one raises BagError saying what to do."""
+unfinished, quarantined, damaged or message-less one raises BagError saying what to do.
+
+Bags recorded by another tool (``ros2 bag record``) carry no lam_ros facts: one without an
+outcome counts as a demonstration (success), one without a profile hash cannot be checked
+against the robot profile; ``fact_notes`` says which of these was assumed."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ class EpisodeInfo:
 
     @property
     def success(self) -> bool:
-        return self.custom_data.get(features.EPISODE_SUCCESS) == "true"
+        return recorded_success(self.custom_data)
 
     @property
     def health(self) -> dict[str, dict]:
@@ -48,6 +52,24 @@ def find_episodes(path: str | Path, include_quarantined: bool = False) -> list[P
         return [path]
     return sorted(p for p in path.iterdir() if is_episode_dir(p)
                   and (include_quarantined or not p.name.endswith(QUARANTINE_SUFFIX)))
+
+
+def recorded_success(facts: dict[str, str]) -> bool:
+    """The episode's outcome; a bag that records none (not a lam_ros recording) is a
+    demonstration."""
+    return facts.get(features.EPISODE_SUCCESS, "true").lower() == "true"
+
+
+def fact_notes(facts: dict[str, str]) -> list[str]:
+    """What conversion assumes for facts a bag lacks (none for lam_ros's own recordings)."""
+    notes = []
+    if features.EPISODE_SUCCESS not in facts:
+        notes.append(f"no outcome recorded ({features.EPISODE_SUCCESS}): counted as a "
+                     "demonstration")
+    if features.EPISODE_PROFILE_HASH not in facts:
+        notes.append(f"no robot profile hash recorded ({features.EPISODE_PROFILE_HASH}): "
+                     "not checked against the profile")
+    return notes
 
 
 def read_custom_data(episode_dir: Path) -> dict[str, str]:

@@ -1,35 +1,42 @@
-"""Reads one recorded episode (a rosbag2 directory) into per-topic numpy streams.
+"""Reads one rosbag2 directory (MCAP or sqlite3, from lam_ros's recorder or from any other
+tool) into per-topic numpy streams.
 
 Topics and joint order come from the robot profile; joints are picked by name, so a bag that
-lists them in another order converts correctly. A truncated MCAP file (recorder killed) is
-salvaged up to the last whole record, with a warning; it is never read as silently empty. Joint
-states and commands holding NaN/Inf are dropped, with one warning line per episode saying how
-many (a dropped command leaves the one before it in force).
+lists them in another order, or with extra joints, converts correctly. Cameras may be raw or
+compressed. A truncated MCAP file (recorder killed) is salvaged up to the last whole record, with
+a warning; it is never read as silently empty. Joint states and commands holding NaN/Inf are
+dropped, with one warning line per episode saying how many (a dropped command leaves the one
+before it in force). A message that cannot be used (a missing joint, an undecodable image) is a
+fault kept with its receive time: it fails the episode it falls in (``read_episode``: the whole
+bag), so the other episodes of a split bag still convert.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from lam_ros.core import commands, features
+from lam_ros.core import commands
 from lam_ros.core.joint_merge import JointStateMerge, StaleSourceError
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, CommandGroup, RobotProfile
 from lam_ros.core.safety import SafetyConfig
-from lam_ros.data.bag_info import read_custom_data
+from lam_ros.data.bag_info import recorded_success
 from lam_ros.data.bag_metadata import METADATA, BagError, read_metadata
 from lam_ros.data.bag_repair import QUARANTINE_SUFFIX, salvage_mcap
+from lam_ros.data.episode_split import MARKER_TYPES, TopicSamples
 from lam_ros.data.images import compressed_to_rgb, raw_to_rgb, to_policy_size
-from lam_ros.data.sync import Stream
+from lam_ros.data.sync import NS, Stream
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+JOINT_STATE = "sensor_msgs/msg/JointState"
+IMAGE_TYPES = ("sensor_msgs/msg/Image", COMPRESSED_IMAGE)
 # Receive and header clocks further apart than this are different clocks (wall vs sim time).
 CLOCK_MISMATCH_NS = 1_000_000_000
 
@@ -42,14 +49,24 @@ class EpisodeBagError(ValueError):
 class RawEpisode:
     episode_dir: Path
     facts: dict[str, str]  # metadata.yaml custom_data
+    span_ns: tuple[int, int]  # first and last receive time in the bag (metadata.yaml)
     joint_positions: Stream  # [n, n_joints] in profile order
     commands: Stream  # [n, n_joints] absolute joint targets in profile order
     images: dict[str, Stream]  # camera name -> uint8 [n, H, W, 3] RGB at the profile size
     warnings: list[str] = field(default_factory=list)
+    faults: list[tuple[int, str]] = field(default_factory=list)  # (receive ns, why unusable)
+    split_samples: TopicSamples | None = None  # the split rule's topic, when it reads one
 
     @property
     def success(self) -> bool:
-        return self.facts.get(features.EPISODE_SUCCESS, "").lower() == "true"
+        return recorded_success(self.facts)
+
+
+def faults_reason(faults: list[tuple[int, str]], bag_start_ns: int) -> str:
+    """One line: how many messages were unusable, and the first one's time and reason."""
+    log_ns, why = faults[0]
+    return (f"{len(faults)} message(s) could not be used, the first received at "
+            f"{(log_ns - bag_start_ns) / NS:.3f} s: {why}")
 
 
 def _bag_dirs(data_dir: str | Path, pattern: str) -> list[Path]:
@@ -68,12 +85,16 @@ def find_episode_dirs(data_dir: str | Path) -> list[Path]:
 
 def find_unusable_dirs(data_dir: str | Path) -> dict[Path, str]:
     """Bag directories whose metadata.yaml is missing or damaged, with why."""
-    dirs = sorted({*_bag_dirs(data_dir, "*.mcap"), *_bag_dirs(data_dir, METADATA)})
+    dirs = sorted({*_bag_dirs(data_dir, "*.mcap"), *_bag_dirs(data_dir, "*.db3"),
+                   *_bag_dirs(data_dir, METADATA)})
     return {d: why for d in dirs if (why := _metadata_problem(d))}
 
 
 def _metadata_problem(episode_dir: Path) -> str | None:
     if not (episode_dir / METADATA).exists():
+        if any(episode_dir.glob("*.db3")):
+            return (f"{episode_dir}: no {METADATA} (a sqlite3 bag: `ros2 bag reindex "
+                    f"{episode_dir}` rebuilds it)")
         return (f"{episode_dir}: no {METADATA} (still recording, or the recorder was killed: "
                 "run `lam-ros bag repair`)")
     try:
@@ -84,7 +105,15 @@ def _metadata_problem(episode_dir: Path) -> str | None:
 
 
 def storage_files(episode_dir: Path) -> list[Path]:
-    return sorted(episode_dir.glob("*.mcap")) + sorted(episode_dir.glob("*.db3"))
+    """The storage files metadata.yaml lists (any storage plugin, compressed or not)."""
+    listed = read_metadata(episode_dir)["relative_file_paths"]
+    return [episode_dir / PurePath(str(name)).name for name in listed]
+
+
+def bag_span_ns(info: dict) -> tuple[int, int]:
+    """First and last receive time of a bag, from its metadata.yaml."""
+    start = int(info["starting_time"]["nanoseconds_since_epoch"])
+    return start, start + int(info["duration"]["nanoseconds"])
 
 
 def iter_raw_messages(episode_dir: Path, topics: set[str],
@@ -159,21 +188,44 @@ def _to_stream(rows: list[tuple[int, int, np.ndarray]], what: str,
 
 
 def read_episode(episode_dir: str | Path, profile: RobotProfile) -> RawEpisode:
-    """Decodes the profile's topics from one episode bag. Raises EpisodeBagError naming it."""
+    """The whole bag as one episode; any unusable message fails it. Raises EpisodeBagError
+    naming the bag."""
+    raw = read_bag(episode_dir, profile)
+    if raw.faults:
+        raise EpisodeBagError(f"{raw.episode_dir}: {faults_reason(raw.faults, raw.span_ns[0])}")
+    return raw
+
+
+def read_bag(episode_dir: str | Path, profile: RobotProfile, split_topic: str = "") -> RawEpisode:
+    """Decodes the profile's topics from one bag (and ``split_topic``'s samples), keeping
+    unusable messages as faults. Raises EpisodeBagError naming the bag."""
     episode_dir = Path(episode_dir)
     try:
-        return _read_episode(episode_dir, profile)
+        return _read_bag(episode_dir, profile, split_topic)
     except (EpisodeBagError, KeyError, ValueError) as exc:
         raise EpisodeBagError(f"{episode_dir}: {exc}") from exc
 
 
-def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
+def expected_types(profile: RobotProfile) -> dict[str, tuple[str, ...]]:
+    """Topic -> the message types conversion reads on it (cameras: raw or compressed)."""
+    expected = {topic: (JOINT_STATE,) for topic in profile.joint_state_topics}
+    expected.update({g.topic: (commands.MESSAGE_TYPES[g.interface],)
+                     for g in profile.command_groups})
+    expected.update({c.topic: IMAGE_TYPES for c in profile.cameras})
+    return expected
+
+
+def _read_bag(episode_dir: Path, profile: RobotProfile, split_topic: str) -> RawEpisode:
+    info = read_metadata(episode_dir)
+    span_ns = bag_span_ns(info)
     cameras = {c.topic: c for c in profile.cameras}
     groups = {g.topic: g for g in profile.command_groups}
     merge = JointStateMerge(profile.joint_names, profile.joint_state_topics,
                             SafetyConfig.stale_after_periods * profile.control_period)
-    topics = {*profile.joint_state_topics, *groups, *cameras}
+    expected = expected_types(profile)
+    split_samples = TopicSamples(split_topic) if split_topic else None
     warnings: list[str] = []
+    faults: list[tuple[int, str]] = []
     joints: list = []
     unmerged: list[str] = []  # why joint states could not be merged, one per dropped reading
     commanded: dict[str, list] = {g.name: [] for g in profile.command_groups}
@@ -181,59 +233,78 @@ def _read_episode(episode_dir: Path, profile: RobotProfile) -> RawEpisode:
     images: dict[str, list] = {c.name: [] for c in profile.cameras}
     non_finite: dict[str, list[int]] = {"joint state": [], "command": []}  # receive times
     last_joint_stamp = -1
+    topics = {*expected, split_topic} - {""}
     # The reader yields messages in receive order (log time, then file order).
     for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
+        if topic == split_topic:
+            data = (TYPESTORE.deserialize_cdr(raw, msgtype).data if msgtype in MARKER_TYPES
+                    else None)
+            split_samples.add(msgtype, log_ns, data)
+        if topic not in expected:
+            continue
+        if msgtype not in expected[topic]:
+            raise EpisodeBagError(f"{topic} holds {msgtype}; the profile reads "
+                                  f"{' or '.join(expected[topic])} there")
         msg = TYPESTORE.deserialize_cdr(raw, msgtype)
-        if topic in merge.topics:
-            stamp = _stamp_ns(msg.header)
-            try:
-                positions = merge.add(topic, msg.name, np.asarray(msg.position, np.float64),
-                                      stamp * 1e-9)
-            except StaleSourceError as exc:
-                if merge.heard_all:  # not the usual start, before a gripper's first message
-                    unmerged.append(str(exc))
-                continue
-            if positions is None:
-                continue
-            if not np.isfinite(positions).all():
-                non_finite["joint state"].append(log_ns)
-                continue
-            last_joint_stamp = stamp
-            joints.append((stamp, log_ns, positions))
-        elif topic in groups:
-            group = groups[topic]
-            stamp, targets = decode_command(group, msg, log_ns)
-            if not np.isfinite(targets).all():
-                non_finite["command"].append(log_ns)
-                continue
-            commanded[group.name].append((stamp, log_ns, targets))
-            answered[group.name].append(last_joint_stamp)
-        else:
-            camera = cameras[topic]
-            images[camera.name].append((_stamp_ns(msg.header), log_ns,
-                                        decode_image(msg, msgtype, camera)))
+        try:
+            if topic in merge.topics:
+                stamp = _stamp_ns(msg.header)
+                try:
+                    positions = merge.add(topic, msg.name, np.asarray(msg.position, np.float64),
+                                          stamp * 1e-9)
+                except StaleSourceError as exc:
+                    if merge.heard_all:  # not the usual start, before a gripper's first message
+                        unmerged.append(str(exc))
+                    continue
+                if positions is None:
+                    continue
+                if not np.isfinite(positions).all():
+                    non_finite["joint state"].append(log_ns)
+                    continue
+                last_joint_stamp = stamp
+                joints.append((stamp, log_ns, positions))
+            elif topic in groups:
+                group = groups[topic]
+                stamp, targets = decode_command(group, msg, log_ns)
+                if not np.isfinite(targets).all():
+                    non_finite["command"].append(log_ns)
+                    continue
+                commanded[group.name].append((stamp, log_ns, targets))
+                answered[group.name].append(last_joint_stamp)
+            else:
+                camera = cameras[topic]
+                images[camera.name].append((_stamp_ns(msg.header), log_ns,
+                                            decode_image(msg, msgtype, camera)))
+        except (EpisodeBagError, KeyError, ValueError, IndexError) as exc:
+            faults.append((log_ns, f"{topic}: {exc}"))
     if any(non_finite.values()):
         warnings.append(f"{episode_dir}: {_non_finite_reason(non_finite)}")
     if unmerged:
         warnings.append(f"{episode_dir}: {len(unmerged)} joint state(s) not merged "
                         f"(first: {unmerged[0]})")
-    joint_stream = _to_stream(joints, f"joint state ({', '.join(profile.joint_state_topics)})",
-                              len(non_finite["joint state"]))
-    group_streams = []
-    for group in profile.command_groups:
-        rows = commanded[group.name]
-        if not group.timed and rows:
-            stamps = place_headerless_commands(
-                np.array([c[1] for c in rows], np.int64),
-                np.array(answered[group.name], np.int64), joint_stream,
-                int(1e9 / profile.control_hz), warnings)
-            rows = [(int(t), log, v) for t, (_, log, v) in zip(stamps, rows, strict=True)]
-        group_streams.append(_to_stream(rows, f"command ({group.topic})",
-                                        len(non_finite["command"])))
-    image_streams = {name: _to_stream(rows, f"camera {name!r} image")
-                     for name, rows in images.items()}
-    return RawEpisode(episode_dir, read_custom_data(episode_dir), joint_stream,
-                      join_groups(profile, group_streams), image_streams, warnings)
+    try:
+        joint_stream = _to_stream(joints, f"joint state ({', '.join(merge.topics)})",
+                                  len(non_finite["joint state"]))
+        group_streams = []
+        for group in profile.command_groups:
+            rows = commanded[group.name]
+            if not group.timed and rows:
+                stamps = place_headerless_commands(
+                    np.array([c[1] for c in rows], np.int64),
+                    np.array(answered[group.name], np.int64), joint_stream,
+                    int(1e9 / profile.control_hz), warnings)
+                rows = [(int(t), log, v) for t, (_, log, v) in zip(stamps, rows, strict=True)]
+            group_streams.append(_to_stream(rows, f"command ({group.topic})",
+                                            len(non_finite["command"])))
+        image_streams = {name: _to_stream(rows, f"camera {name!r} image")
+                         for name, rows in images.items()}
+    except EpisodeBagError as exc:  # a topic with nothing usable: say why, when we know
+        if not faults:
+            raise
+        raise EpisodeBagError(f"{exc}; {faults_reason(faults, span_ns[0])}") from None
+    return RawEpisode(episode_dir, dict(info.get("custom_data") or {}), span_ns,
+                      joint_stream, join_groups(profile, group_streams), image_streams,
+                      warnings, faults, split_samples)
 
 
 def join_groups(profile: RobotProfile, streams: list[Stream]) -> Stream:

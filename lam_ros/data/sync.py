@@ -27,6 +27,12 @@ class Stream:
     def __len__(self) -> int:
         return len(self.stamps_ns)
 
+    def received_between(self, start_ns: int, end_ns: int) -> Stream:
+        """The samples received from ``start_ns`` to ``end_ns`` inclusive (one episode of a
+        split bag)."""
+        keep = (self.log_ns >= start_ns) & (self.log_ns <= end_ns)
+        return Stream(self.stamps_ns[keep], self.values[keep], self.log_ns[keep])
+
 
 @dataclass(frozen=True)
 class SyncSettings:

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
+    parser.add_argument("--split", default=DEFAULTS["split"], metavar="SPEC",
+                        help="split long bags into episodes: gap:TOPIC:SECONDS (TOPIC silent "
+                             "longer than SECONDS), topic:TOPIC (std_msgs/Bool true while an "
+                             "episode runs, or std_msgs/String: a new value starts one, '' "
+                             "between), times:FILE (YAML list of [start, end] s from the bag's "
+                             "start, or bag folder name -> list)")
     parser.add_argument("--allow-profile-mismatch", action="store_true",
                         help="train on episodes recorded with another profile hash (knowingly)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -69,7 +75,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed,
-        allow_profile_mismatch=args.allow_profile_mismatch, progress=not args.no_progress)
+        allow_profile_mismatch=args.allow_profile_mismatch, split=args.split,
+        progress=not args.no_progress)
 
 
 def summary_lines(result: TrainResult) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lam_ros.data.episode_split import parse_split
 from lam_ros.policy.families import DEFAULT_FAMILY, family
 
 
@@ -45,6 +46,9 @@ class TrainConfig:
     seed: int = 0
     include_failed: bool = False
     allow_profile_mismatch: bool = False  # train on episodes recorded for another profile
+    # How long bags split into episodes (data/episode_split.py): gap:TOPIC:SECONDS,
+    # topic:TOPIC or times:FILE; "" = one episode per bag
+    split: str = ""
     resume: bool = False
     cache_dir: str = ""  # "" = the user cache (~/.cache/lam_ros/episodes)
     parity_frames: int = 16
@@ -69,4 +73,5 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.val_fraction must be in [0, 1), "
                              f"got {self.val_fraction}")
         family(self.policy).make_config(self.policy_options)  # names a bad one
+        parse_split(self.split)  # names a bad rule
 

@@ -11,6 +11,7 @@ from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
 from lam_ros.data.cache import ConversionResult, convert_dataset
 from lam_ros.data.dataset import ACTION_MASK, EpisodeDataset, split_by_episode
+from lam_ros.data.episode_split import parse_split
 from lam_ros.policy.distributed import is_main, rank0_first
 from lam_ros.policy.families.base import NormalizedBatch
 from lam_ros.policy.model import Normalizer, random_shift, to_float_nchw
@@ -25,6 +26,7 @@ def load_data(config: TrainConfig, profile: RobotProfile,
         return convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
                                include_failed=config.include_failed,
                                allow_profile_mismatch=config.allow_profile_mismatch,
+                               split=parse_split(config.split),
                                progress=config.progress and is_main())
 
     conversion = rank0_first(convert, "convert the data")
