@@ -1,10 +1,14 @@
-"""One scripted episode in the world, without ROS: what `lam-ros sim-check` and tests run."""
+"""One episode in the world without ROS, by the scripted expert or the simulated joystick
+operator: what `lam-ros sim-check` and tests run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lam_ros.core.teleop import TeleopConfig, TeleopMapper
+from lam_ros.core.teleop_driver import TeleopDriver
 from lam_ros.sim.expert import ScriptedExpert
+from lam_ros.sim.operator import JoystickOperator
 from lam_ros.sim.world import TabletopWorld
 
 
@@ -37,3 +41,37 @@ def run_expert_episode(world: TabletopWorld, expert: ScriptedExpert, seed: int,
         world.step()
         steps += 1
     return EpisodeResult(seed, world.success(), steps, frames, expert.replans - replans_before)
+
+
+@dataclass(frozen=True)
+class OperatorEpisode:
+    seed: int
+    outcome: str  # what the operator pressed at the end: success, failure or discard
+    success: bool  # the task's own verdict at the end
+    events: tuple[tuple[float, str], ...]  # (sim seconds, teleop episode event)
+    steps: int
+    commands: int  # ticks on which teleop sent a command
+
+
+def run_operator_episode(world: TabletopWorld, operator: JoystickOperator, seed: int,
+                         mapping: TeleopConfig, wall_limit_steps: int = 2000) -> OperatorEpisode:
+    """Resets to ``seed``; the simulated operator's Joy goes through teleop's mapper and driver
+    (the logic teleop_node runs) into the world, without ROS, until it pressed its last button."""
+    world.reset(seed)
+    mapper = TeleopMapper(mapping, world.profile.n_joints)
+    driver = TeleopDriver(world.profile, operator.kinematics)
+    events: list[tuple[float, str]] = []
+    steps = commands = 0
+    while not operator.finished and steps < wall_limit_steps:
+        now, q = world.episode_time, world.joint_positions()
+        driver.on_joint_positions(now, q)
+        frame = operator.act(now, q, world.held_pose(), world.goal_pose(), world.success())
+        events += [(now, e) for e in mapper.on_joy(frame.axes, frame.buttons, now)]
+        step = driver.step(mapper.tick(now), now)
+        if step.command is not None:
+            world.apply_command(step.command)
+            commands += 1
+        world.step()
+        steps += 1
+    return OperatorEpisode(seed, operator.outcome, world.success(), tuple(events), steps,
+                           commands)
