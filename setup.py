@@ -3,7 +3,8 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGE = "lam_ros"
-NODES = ["sim_node", "expert_node", "teleop_node", "recorder_node", "policy_node"]
+NODES = ["sim_node", "expert_node", "operator_node", "teleop_node", "recorder_node",
+         "policy_node"]
 
 
 def share_tree(folder: str) -> list[tuple[str, list[str]]]:

@@ -103,10 +103,17 @@ def format_cell(cell: dict | None) -> str:
 
 def table_axes(cells: dict[tuple[str, str], dict], tasks: list[str],
                policies: list[str]) -> tuple[list[str], list[str]]:
-    """The requested tasks and policies, then any others already measured under <out>."""
-    tasks = list(dict.fromkeys([*tasks, *sorted(t for t, _ in cells)]))
-    policies = list(dict.fromkeys([*policies, *sorted(p for _, p in cells)]))
-    return tasks, policies
+    """The requested tasks and policies and any others already measured under <out>, in the
+    order the task and policy registries list them (so columns never move between runs)."""
+    from lam_ros.policy.families import FAMILIES
+    from lam_ros.sim.tasks import TASKS
+
+    def ordered(names, registry):
+        known = list(registry)
+        return sorted(set(names), key=lambda n: (known.index(n) if n in known else len(known), n))
+
+    return (ordered([*tasks, *(t for t, _ in cells)], TASKS),
+            ordered([*policies, *(p for _, p in cells)], FAMILIES))
 
 
 def suite_markdown(cells: dict[tuple[str, str], dict], tasks: list[str], policies: list[str],

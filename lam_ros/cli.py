@@ -20,6 +20,7 @@ COMMANDS = [
     ("record-sim", "lam_ros.commands.record_sim", "record scripted-expert episodes via ROS"),
     ("bag", "lam_ros.commands.bag", "inspect or repair recorded episode bags"),
     ("train", "lam_ros.policy.train_cli", "train a policy from episode bags and export ONNX"),
+    ("export", "lam_ros.commands.export", "write episode bags as a dataset for another trainer"),
     ("evaluate", "lam_ros.commands.evaluate", "closed-loop evaluation in simulation via ROS"),
     ("launch", "lam_ros.commands.launch", "start a node set (sim, record, policy) without ros2"),
     ("bench", "lam_ros.commands.bench", "run a benchmark from bench/"),

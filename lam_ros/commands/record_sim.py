@@ -1,8 +1,15 @@
-"""`lam-ros record-sim`: record scripted-expert demonstrations through the ROS graph.
+"""`lam-ros record-sim`: record demonstrations in simulation through the ROS graph.
 
-sim_node (lockstep, as fast as possible), expert_node and recorder_node run as processes on the
-sim clock; for each demo seed the sim is reset, an episode is recorded until the task succeeds
-(plus a moment to record the release) or the time limit, and closed with its outcome.
+With ``--operator expert`` (the default), sim_node (lockstep, as fast as possible), expert_node
+and recorder_node run as processes on the sim clock; for each demo seed the sim is reset, an
+episode is recorded until the task succeeds (plus a moment to record the release) or the time
+limit, and closed with its outcome.
+
+With ``--operator joystick`` the graph is record.launch.py's, with a simulated person
+(operator_node, ``sim/operator.py``) in place of the joy node: it drives teleop_node with Joy
+messages, and teleop_node starts, stops and discards episodes through the recorder's services
+when the person presses START, A, B or BACK. For each seed the sim is reset and a new person
+begins; the episode ends when the person pressed its last button.
 """
 
 from __future__ import annotations
@@ -26,10 +33,15 @@ from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros import qos
 from lam_ros.ros.sim_session import SessionError, SimSession, make_context, wait_for_services
 from lam_ros.sim.config import SIM_PROFILE
+from lam_ros.sim.operator import DEFAULT_STYLE, STYLES
 from lam_ros.sim.seeds import demo_seeds
 from lam_ros.sim.tasks import DEFAULT_TASK, TASKS, get_task
 
 SETTLE_S = 0.3  # sim seconds after a reset in which success is impossible
+EXPERT, JOYSTICK = "expert", "joystick"
+# With a person, the sim steps on each teleop command, or after this long (wall seconds) while
+# nobody moves the robot: idle frames and pauses pass quickly, in sim time as a person's would.
+IDLE_STEP_S = 0.03
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,19 @@ class RecordSimConfig:
     task: str = DEFAULT_TASK  # a simulated task; also the folder under data
     seed_offset: int = 0  # first demo seed
     profile: str = SIM_PROFILE
-    time_limit_s: float = 30.0  # sim seconds per episode
+    time_limit_s: float = 30.0  # sim seconds per episode (a person: before it gives up)
     after_success_s: float = 1.0  # sim seconds recorded after success (the release)
     wall_limit_s: float = 300.0  # a hung graph ends the episode
+    operator: str = EXPERT  # who drives: the scripted expert or a simulated joystick person
+    style: str = DEFAULT_STYLE  # the joystick person's style
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+        if self.operator not in (EXPERT, JOYSTICK):
+            raise ValueError(f"--operator must be {EXPERT} or {JOYSTICK}, got {self.operator!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"--style must be one of {', '.join(STYLES)}, got {self.style!r}")
         get_task(self.task)
         demo_seeds(self.episodes, self.seed_offset)  # raises naming the bad range
 
@@ -58,11 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed-offset", type=int, default=0, dest="seed_offset",
                         help="first demo seed")
     parser.add_argument("--profile", default=SIM_PROFILE)
-    parser.add_argument("--time-limit", type=float, default=30.0, dest="time_limit_s",
-                        help="sim seconds per episode")
+    parser.add_argument("--time-limit", type=float, default=None, dest="time_limit_s",
+                        help="sim seconds per episode (default: 30 for the expert, 60 for a "
+                             "joystick person, who then gives up)")
+    parser.add_argument("--operator", choices=(EXPERT, JOYSTICK), default=EXPERT,
+                        help="who drives: the scripted expert straight to the robot, or a "
+                             "simulated person with a gamepad through teleop_node")
+    parser.add_argument("--style", choices=sorted(STYLES), default=DEFAULT_STYLE,
+                        help="the joystick person's style")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.time_limit_s is None:
+        args.time_limit_s = 60.0 if args.operator == JOYSTICK else 30.0
     try:
         config = RecordSimConfig(**{k: v for k, v in vars(args).items()
                                     if k in RecordSimConfig.__dataclass_fields__})
@@ -78,20 +104,38 @@ def run(args: argparse.Namespace) -> int:
         return 1
     ok = sum(success for _, success, _ in outcomes)
     print(f"recorded {len(outcomes)} episodes under {Path(config.data) / config.task}: "
-          f"{ok} succeeded, {len(outcomes) - ok} failed")
-    return 0 if ok == len(outcomes) else 1
+          f"{ok} succeeded, {len(outcomes) - ok} failed or discarded")
+    # A person fails or discards an episode now and then; the expert never should.
+    return 0 if ok == len(outcomes) or (config.operator == JOYSTICK and ok) else 1
 
 
 def node_specs(config: RecordSimConfig) -> list[NodeSpec]:
     robot = {"profile": config.profile}
     task = {"task": config.task}
-    return [
-        NodeSpec("sim_node", params={**robot, **task, "lockstep": True,
-                                     "real_time_factor": 0.0}),
-        NodeSpec("expert_node", params={**robot, **task}, use_sim_time=True),
-        NodeSpec("recorder_node", use_sim_time=True, params={
-            **robot, "data_root": str(Path(config.data).resolve()), "task": config.task}),
-    ]
+    sim = {**robot, **task, "lockstep": True, "real_time_factor": 0.0}
+    if config.operator == EXPERT:
+        drivers = [NodeSpec("expert_node", params={**robot, **task}, use_sim_time=True)]
+    else:
+        sim["lockstep_timeout_s"] = IDLE_STEP_S
+        drivers = [NodeSpec("operator_node", use_sim_time=True, params={
+                       **robot, **task, "style": config.style,
+                       "time_limit_s": config.time_limit_s}),
+                   NodeSpec("teleop_node", params=robot, use_sim_time=True)]
+    return [NodeSpec("sim_node", params=sim), *drivers,
+            NodeSpec("recorder_node", use_sim_time=True, params={
+                **robot, "data_root": str(Path(config.data).resolve()), "task": config.task})]
+
+
+class OperatorSession:
+    """operator_node's ~/begin and ~/status, on the SimSession's node."""
+
+    def __init__(self, sim: SimSession):
+        self.status: dict = {}
+        sim.messages.subscribe(String, "/operator_node/status", self._on_status, qos.STATUS)
+        self.begin = sim.node.create_client(Trigger, "/operator_node/begin")
+
+    def _on_status(self, msg: String) -> None:
+        self.status = json.loads(msg.data)
 
 
 class RecorderSession:
@@ -141,13 +185,17 @@ def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
     nodes = NodeGroup(node_specs(config), log_dir=data_dir / "logs" / config.task).start()
     sim = SimSession(context)
     session = RecorderSession(sim)
+    person = OperatorSession(sim) if config.operator == JOYSTICK else None
     outcomes = []
     try:
         sim.wait_ready(timeout_s=60.0, with_policy=False, check=nodes.check)
         session.wait_ready(recorded_topics(config.profile), timeout_s=60.0, check=nodes.check)
+        if person is not None:
+            wait_for_services((person.begin,), 60.0, nodes.check)
         for seed in tqdm(demo_seeds(config.episodes, config.seed_offset), desc="record-sim",
                          unit="episode"):
-            outcomes.append(record_episode(session, nodes, seed, config))
+            outcomes.append(record_episode(session, nodes, seed, config) if person is None
+                            else record_joystick_episode(session, person, nodes, seed, config))
             tqdm.write(f"seed {seed}: {'success' if outcomes[-1][1] else 'FAILED'} "
                        f"-> {outcomes[-1][2]}")
     finally:
@@ -165,6 +213,28 @@ def record_episode(session: RecorderSession, nodes: NodeGroup, seed: int,
     success = wait_for_outcome(session, nodes, config)
     session.trigger(session.stop, SetBool.Request(data=success))
     return seed, success, episode_dir
+
+
+def record_joystick_episode(session: RecorderSession, person: OperatorSession,
+                            nodes: NodeGroup, seed: int,
+                            config: RecordSimConfig) -> tuple[int, bool, str]:
+    """A new person on a freshly reset sim; returns once it pressed its last button and the
+    recorder closed (or discarded) the episode teleop_node started for it."""
+    session.set_seed(seed)
+    session.sim.set_parameter("operator_node", "seed", int(seed))
+    session.sim.reset(seed)
+    session.trigger(person.begin, Trigger.Request())
+    deadline = time.monotonic() + config.wall_limit_s
+    while not (person.status.get("seed") == seed and person.status.get("finished")
+               and not session.status.get("recording", True)):
+        nodes.check()  # a dead node ends the recording with its reason
+        if time.monotonic() > deadline:
+            raise SessionError(f"seed {seed}: the person did not finish in "
+                               f"{config.wall_limit_s:.0f} s of wall time "
+                               f"(status {person.status}, recorder {session.status})")
+        time.sleep(0.02)
+    outcome = person.status["outcome"]
+    return seed, outcome == "success", outcome
 
 
 def wait_for_outcome(session: RecorderSession, nodes: NodeGroup, config: RecordSimConfig) -> bool:

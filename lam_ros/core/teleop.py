@@ -21,6 +21,7 @@ CARTESIAN = "cartesian"
 JOINT = "joint"
 # Episode events, in the order the recorder offers them.
 START, STOP_SUCCESS, STOP_FAILURE, DISCARD = "start", "stop_success", "stop_failure", "discard"
+IK_MISS_M = 1e-3  # a Cartesian jog whose solution misses its target by more counts as failed
 
 
 def _button(default: int, help_text: str):
@@ -59,6 +60,8 @@ class TeleopConfig:
         "help": "hold when /joy is silent for longer than this (wall seconds)"})
     recorder_timeout_s: float = field(default=5.0, metadata={
         "help": "give up on a recorder call unanswered for this long (wall seconds)"})
+    diagnostics_period_s: float = field(default=1.0, metadata={
+        "help": "wall seconds between /diagnostics reports"})
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -70,7 +73,7 @@ class TeleopConfig:
                 raise ValueError(f"{f.name} must be a finite number >= 0, got {value!r}")
         if not 0 <= self.deadzone < 1:
             raise ValueError(f"deadzone must be in [0, 1), got {self.deadzone}")
-        for name in ("joy_timeout_s", "recorder_timeout_s"):
+        for name in ("joy_timeout_s", "recorder_timeout_s", "diagnostics_period_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         buttons = [f.name for f in fields(self) if f.name.endswith("_button")]
@@ -155,12 +158,17 @@ class TeleopMapper:
             return 0.0
         return max(-1.0, min(1.0, value))
 
+    def joy_age_s(self, now_s: float) -> float | None:
+        """Seconds since the last Joy message; None before the first."""
+        return None if self._received_s is None else now_s - self._received_s
+
     def tick(self, now_s: float) -> Intent:
         c = self.config
-        if self._received_s is None:
+        age = self.joy_age_s(now_s)
+        if age is None:
             return self._hold("no /joy message yet")
-        if now_s - self._received_s > c.joy_timeout_s:
-            return self._hold(f"/joy silent for {now_s - self._received_s:.2f} s")
+        if age > c.joy_timeout_s:
+            return self._hold(f"/joy silent for {age:.2f} s")
         if _read(self._buttons, c.deadman_button) <= 0:
             return self._hold("deadman released")
         ee_velocity, joint_velocity = np.zeros(4), 0.0
@@ -240,6 +248,8 @@ class Jogger:
         # home): one press must drive the fingers all the way through the velocity clamp, and a
         # grasp keeps squeezing across deadman releases.
         self.gripper_target: np.ndarray | None = None
+        self.ik_failures = 0
+        self.ik_last_failure = ""
 
     def engage(self, measured_positions: np.ndarray) -> None:
         self.reference = np.asarray(measured_positions, dtype=np.float64).copy()
@@ -272,7 +282,19 @@ class Jogger:
         return target
 
     def _cartesian(self, q: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """The IK solution for the jogged pose; a failure is counted (a solution that misses
+        the position still moves as close as it gets, a non-finite one holds)."""
         position, orientation = self.kinematics.forward(q)
-        solution = self.kinematics.inverse(position + delta[:3],
-                                           rotate_about_z(orientation, delta[3]), q)
-        return solution if np.all(np.isfinite(solution)) else q
+        goal = position + delta[:3]
+        solution = self.kinematics.inverse(goal, rotate_about_z(orientation, delta[3]), q)
+        if not np.all(np.isfinite(solution)):
+            self._ik_failed("no finite solution: holding")
+            return q
+        miss_m = float(np.linalg.norm(self.kinematics.forward(solution)[0] - goal))
+        if miss_m > IK_MISS_M:
+            self._ik_failed(f"target out of reach: missed by {miss_m * 1e3:.1f} mm")
+        return solution
+
+    def _ik_failed(self, reason: str) -> None:
+        self.ik_failures += 1
+        self.ik_last_failure = reason

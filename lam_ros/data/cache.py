@@ -115,6 +115,19 @@ def select_episodes(data_dir: str | Path, include_failed: bool) -> tuple[list[Pa
     return chosen, left_out
 
 
+def recorded_profile(data_dir: str | Path) -> str:
+    """The robot profile every episode under ``data_dir`` records; ValueError asking for
+    --robot when they record none or several."""
+    names = {read_custom_data(d).get(features.EPISODE_PROFILE, "")
+             for d in find_episode_dirs(data_dir)}
+    if not names:
+        raise ValueError(f"no episode bags under {data_dir}")
+    if len(names) == 1 and "" not in names:
+        return names.pop()
+    found = sorted(n for n in names if n) or "no profile"
+    raise ValueError(f"the episodes under {data_dir} record {found}: pass --robot PROFILE")
+
+
 def check_recorded_profile(episode_dirs: list[Path], profile: RobotProfile,
                            allow_mismatch: bool = False) -> None:
     """Refuses episodes recorded for another robot profile (a different hash than

@@ -3,24 +3,26 @@
 Reads /joint_states and the simulator's privileged object poses; every control period of (sim)
 time it publishes the ScriptedExpert's next joint target on the profile's command interface. The
 expert replans by itself when the world stops matching its plan (a reset moved the cube or the
-robot); a clock that jumps backwards also starts a fresh plan.
+robot); a clock that jumps backwards also starts a fresh plan. Reports its phase, replans and
+commands sent on /diagnostics.
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from lam_ros.core.profile import load_profile
-from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
+from lam_ros.ros.diagnostics import WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
+from lam_ros.ros.startup import run_node
 from lam_ros.sim.config import ExpertConfig
 from lam_ros.sim.expert import ScriptedExpert
 from lam_ros.sim.tasks import Pose, yaw_of
@@ -43,12 +45,15 @@ class ExpertNode(Node):
         self.joints: np.ndarray | None = None
         self.objects: tuple[Pose, Pose] | None = None
         self.last_tick_ns = -1
+        self.commands_sent = 0
         self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
         JointStateInput(self, self.messages, self.profile, self._on_joint_positions)
         self.messages.subscribe(PoseArray, self.config.object_poses_topic, self._on_poses,
                                 qos.SENSOR)
         self.create_timer(self.profile.control_period, self._on_tick)
+        self.diagnostics = Diagnostics(self, "expert", self.profile.name,
+                                       self.config.diagnostics_period_s, self.diagnostics_report)
 
     def _on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
         self.joints = positions
@@ -66,20 +71,22 @@ class ExpertNode(Node):
             return
         target = self.expert.act(self.joints, *self.objects)
         self.commands.publish(target, now.nanoseconds * 1e-9)
+        self.commands_sent += 1
+
+    def diagnostics_report(self) -> Report:
+        values = {"task": self.expert.task.name, "phase": self.expert.phase,
+                  "replans": str(self.expert.replans), "commands_sent": str(self.commands_sent),
+                  **self.messages.report()}
+        missing = [what for what, value in (("joint states", self.joints),
+                                            (self.config.object_poses_topic, self.objects))
+                   if value is None]
+        problems = [(WARN, f"waiting for {' and '.join(missing)}")] if missing else []
+        return worst_of(problems, self.expert.phase, values)
 
 
-def main(args=None):
-    exit_with_parent()
-    rclpy.init(args=args)
-    node = ExpertNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args=None) -> int:
+    return run_node(ExpertNode, "expert_node", args=args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,8 +17,6 @@ import threading
 from dataclasses import dataclass, field
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -46,6 +44,7 @@ from lam_ros.policy.runtime import PREFERRED_PROVIDERS, PolicyLoadError, PolicyR
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import CommandPublisher
 from lam_ros.ros.convert import image_to_rgb, stamp_to_sec
+from lam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, Report
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
@@ -137,9 +136,8 @@ class PolicyNode(LifecycleNode):
                                             self.config.stale_after_periods)
         self.input_topics[JOINTS] = self.joint_states.topic
         self.commands = CommandPublisher(self, profile, managed=True)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.diagnostics = Diagnostics(self, "policy", profile.name,
+                                       self.config.diagnostics_period_s, self.diagnostics_report)
         if self.config.autostart:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise PolicyLoadError(self.configure_error)
@@ -294,28 +292,22 @@ class PolicyNode(LifecycleNode):
         self._release_model()
         super().destroy_node()
 
-    def publish_diagnostics(self) -> None:
+    def diagnostics_report(self) -> Report:
         state, controller = self.state_name(), self.controller
-        status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id=self.profile.name)
         values = {"lifecycle_state": state, **self.messages.report()}
         if controller is None:  # no model: say why, if configure failed
-            status.level = DiagnosticStatus.ERROR if self.configure_error else DiagnosticStatus.OK
-            status.message = self.configure_error or state
-        else:
-            values.update(controller.report(self.now()))
-            healthy = values["last_decision"] in NOT_FAULTS and (
-                values["enabled"] == "true" or values["consecutive_faults"] == "0")
-            silence_s = self.config.silence_warn_s
-            silent = [self.input_topics[name] for name in controller.silent_inputs(silence_s)]
-            status.level = DiagnosticStatus.OK if healthy and not silent else DiagnosticStatus.WARN
-            status.message = values["last_decision"] if state == "active" else state
-            if silent:
-                status.message = f"no messages on {', '.join(silent)} for > {silence_s} s"
-                values["silent_inputs"] = " ".join(silent)
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(array)
+            return Report(ERROR if self.configure_error else OK, self.configure_error or state,
+                          values)
+        values.update(controller.report(self.now()))
+        healthy = values["last_decision"] in NOT_FAULTS and (
+            values["enabled"] == "true" or values["consecutive_faults"] == "0")
+        silence_s = self.config.silence_warn_s
+        silent = [self.input_topics[name] for name in controller.silent_inputs(silence_s)]
+        message = values["last_decision"] if state == "active" else state
+        if silent:
+            message = f"no messages on {', '.join(silent)} for > {silence_s} s"
+            values["silent_inputs"] = " ".join(silent)
+        return Report(OK if healthy and not silent else WARN, message, values)
 
 
 def main(args=None) -> int:

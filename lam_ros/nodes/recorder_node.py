@@ -2,7 +2,8 @@
 
 Raw subscriptions hand the CDR bytes straight to a writer thread (no deserialization). Services
 ~/start (Trigger), ~/stop (SetBool: data = success) and ~/discard (Trigger); JSON status on
-~/status. Topics: the profile's joint states, cameras and command topic, plus the
+~/status; disk, writer backlog, per-topic receive rates and recording state on /diagnostics.
+Topics: the profile's joint states, cameras and command topic, plus the
 ``topics_when_present`` that have a publisher.
 """
 
@@ -12,6 +13,7 @@ import importlib
 import json
 import math
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +27,12 @@ from std_srvs.srv import SetBool, Trigger
 from lam_ros.core import features
 from lam_ros.core.commands import profile_topics
 from lam_ros.core.profile import load_profile
+from lam_ros.core.rates import TopicRates
 from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
 from lam_ros.data.recording import EpisodeRecorder
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
+from lam_ros.ros.diagnostics import ERROR, WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
@@ -47,6 +51,8 @@ class RecorderConfig:
         "help": "further topics, recorded once they have a publisher (type from the graph)"})
     min_free_disk_mb: float = field(default=500.0, metadata={
         "help": "end the episode as failed when free disk falls below this"})
+    warn_free_disk_mb: float = field(default=2048.0, metadata={
+        "help": "/diagnostics warns when free disk falls below this"})
     silence_warn_s: float = field(default=2.0, metadata={
         "help": "warn when a recorded topic is silent for longer than this"})
     seed: int = field(default=-1, metadata={
@@ -59,16 +65,21 @@ class RecorderConfig:
         "help": "messages waiting for the disk writer, at most (MiB); beyond it new messages "
                 "are dropped and counted per topic"})
     status_period_s: float = field(default=0.5, metadata={"help": "status/monitor period"})
+    diagnostics_period_s: float = field(default=1.0, metadata={
+        "help": "wall seconds between /diagnostics reports"})
+    rate_window_s: float = field(default=2.0, metadata={
+        "help": "/diagnostics: receive rates and longest gaps over this many wall seconds"})
 
     def __post_init__(self) -> None:
-        for name in ("min_free_disk_mb", "silence_warn_s", "flush_period_s", "status_period_s",
-                     "max_queued_mb"):
+        positive = ("status_period_s", "max_queued_mb", "diagnostics_period_s", "rate_window_s")
+        for name in ("min_free_disk_mb", "warn_free_disk_mb", "silence_warn_s",
+                     "flush_period_s", *positive):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not self.task or "/" in self.task:
             raise ValueError(f"task must be a non-empty folder name, got {self.task!r}")
-        for name in ("status_period_s", "max_queued_mb"):
+        for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.queue_depth < 1:
@@ -87,7 +98,7 @@ class RecorderNode(Node):
     def __init__(self, **kwargs):
         super().__init__("recorder_node", **kwargs)
         self.config = declare_config(self, RecorderConfig, on_change=self._on_config, mutable=(
-            "seed", "note", "min_free_disk_mb", "silence_warn_s"))
+            "seed", "note", "min_free_disk_mb", "warn_free_disk_mb", "silence_warn_s"))
         self.profile = load_profile(self.config.profile)
         self.wanted = profile_topics(self.profile)
         self.recorder = EpisodeRecorder(Path(self.config.data_root) / self.config.task,
@@ -96,6 +107,10 @@ class RecorderNode(Node):
         self.subscribed: dict[str, TopicSpec] = {}
         self.type_conflicts: dict[str, str] = {}
         self.last_stop = ""
+        self.episodes_recorded = 0
+        self.rates = TopicRates(self.config.rate_window_s)  # on the monotonic clock
+        for topic in self.wanted:
+            self.rates.watch(topic, time.monotonic())
         self.messages = MessageGuard(self)
         self.status_pub = self.create_publisher(String, "~/status", qos.STATUS)
         self.create_service(Trigger, "~/start", self._on_start)
@@ -103,6 +118,8 @@ class RecorderNode(Node):
         self.create_service(Trigger, "~/discard", self._on_discard)
         self.create_timer(self.config.status_period_s, self._monitor)
         self.create_timer(1.0, self._discover)
+        self.diagnostics = Diagnostics(self, "recording", self.profile.name,
+                                       self.config.diagnostics_period_s, self.diagnostics_report)
         self._discover()
 
     def _on_config(self, config: RecorderConfig) -> None:
@@ -145,11 +162,13 @@ class RecorderNode(Node):
         self.messages.subscribe(msg_class, topic, lambda cdr, t=topic: self._on_message(t, cdr),
                                 profile, raw=True)
         self.subscribed[topic] = spec
+        self.rates.watch(topic, time.monotonic())
         self.get_logger().info(f"recording {topic} [{msgtype}] "
                                f"({'reliable' if reliable else 'best effort'})")
 
     def _on_message(self, topic: str, cdr: bytes) -> None:
         self.recorder.put(topic, cdr, self.now_ns())
+        self.rates.received(topic, time.monotonic())
 
     def _check_type(self, topic: str, types: list[str]) -> None:
         recorded = self.subscribed[topic].msgtype
@@ -194,6 +213,7 @@ class RecorderNode(Node):
         except (BagError, OSError) as exc:
             return False, f"closing the episode failed: {exc}"
         self.last_stop = f"{episode_dir.name}: {reason}"
+        self.episodes_recorded += 1
         self.get_logger().info(f"closed {episode_dir} ({reason}); messages {counts}")
         return True, json.dumps({"episode_dir": str(episode_dir), "counts": counts})
 
@@ -253,6 +273,51 @@ class RecorderNode(Node):
                       unusable_messages=dict(self.messages.dropped),
                       last_stop=self.last_stop)
         self.status_pub.publish(String(data=json.dumps(status)))
+
+    def diagnostics_report(self) -> Report:
+        config, status, now = self.config, self.recorder.status(self.now_ns()), time.monotonic()
+        free_mb = self.recorder.free_disk_after_queue_mb()
+        state = f"recording {status['episode']}" if status["recording"] else "idle"
+        values = {
+            "state": state,
+            "episodes_recorded": str(self.episodes_recorded),
+            "elapsed_s": f"{status['elapsed_s']:.1f}",
+            "last_stop": self.last_stop,
+            "disk.free_mb": f"{free_mb:.0f}",
+            "disk.write_errors": str(status["write_errors"]),
+            "disk.last_error": status["last_error"],
+            "backlog.queued_mb": f"{status['queued_bytes'] / 2**20:.1f}",
+            "backlog.max_queued_mb": f"{config.max_queued_mb:g}",
+            "backlog.queued_messages": str(status["queued"]),
+            **{f"backlog.dropped.{t}": str(n) for t, n in sorted(status["dropped"].items())},
+        }
+        for topic, window in sorted(self.rates.topics.items()):
+            values[f"rate_hz.{topic}"] = f"{window.rate(now):.1f}"
+            values[f"max_gap_s.{topic}"] = f"{window.longest_gap_s(now):.3f}"
+        values.update(self.messages.report())
+
+        problems = []
+        disk = f"{free_mb:.0f} MB free under {config.data_root}"
+        if free_mb < config.min_free_disk_mb:
+            problems.append((ERROR, f"{disk} < min_free_disk_mb={config.min_free_disk_mb:g}: "
+                                    "no episode can start"))
+        elif free_mb < config.warn_free_disk_mb:
+            problems.append((WARN, f"{disk} < warn_free_disk_mb={config.warn_free_disk_mb:g}"))
+        if failed := sum(status["failed"].values()):
+            problems.append((ERROR, f"{failed} messages failed to write this episode; last: "
+                                    f"{status['last_error']}"))
+        if dropped := sum(status["dropped"].values()):
+            problems.append((WARN, f"disk writer cannot keep up: {dropped} messages dropped "
+                                   "this episode"))
+        if status["queued"] > BACKLOG_WARN:
+            problems.append((WARN, f"disk writer falling behind: {status['queued']} messages "
+                                   "queued"))
+        if silent := self.rates.silent(now, config.silence_warn_s):
+            problems.append((WARN, f"no messages on {', '.join(silent)} for > "
+                                   f"{config.silence_warn_s:g} s"))
+        problems += [(WARN, f"{topic}: {problem}")
+                     for topic, problem in sorted(self.type_conflicts.items())]
+        return worst_of(problems, state, values)
 
     def close(self) -> None:
         """Closes an open episode (as failed: it did not end by the operator's choice)."""

@@ -6,7 +6,8 @@ with sim time, then /clock. Each command group of the profile is a simulated con
 group's topic in its interface (see CommandGuard.check_trajectory for which trajectory point is
 used); every command passes that group's guard, so a malformed command never reaches the motors
 and the robot holds. When the profile lists more than one joint-state topic, each gripper (its
-joint and mirrors) reports on the next one, as a separate gripper driver would.
+joint and mirrors) reports on the next one, as a separate gripper driver would. Reports the
+task, seed, steps, the measured real-time factor and lockstep timeouts on /diagnostics.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from std_srvs.srv import Trigger
 
 from lam_ros.core import commands
 from lam_ros.core.profile import CommandGroup, RobotProfile, load_profile
+from lam_ros.core.rates import WindowedRate
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
 from lam_ros.ros.command_publisher import MESSAGE_CLASSES
 from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
+from lam_ros.ros.diagnostics import WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStatePublisher
 from lam_ros.ros.params import declare_config
@@ -43,6 +46,8 @@ from lam_ros.sim.world import CAMERAS, TabletopWorld
 
 POLL_S = 0.002  # wall seconds between step-gate checks
 WARN_EVERY_S = 2.0
+RTF_WINDOW_S = 2.0  # wall seconds the reported real-time factor is measured over
+RTF_WARN_SHARE = 0.8  # paced (not lockstep), /diagnostics warns below this share of the target
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class SimNode(Node):
         # The sim is the clock source, so it paces itself by the wall clock, never by /clock.
         self.wall = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(POLL_S, self._on_timer, clock=self.wall)
+        self.sim_rate = WindowedRate(RTF_WINDOW_S, self.wall_s(), self.world.sim_time)
+        self.reported_timeouts = 0  # lockstep timeouts at the previous /diagnostics report
+        self.diagnostics = Diagnostics(self, "simulation", self.profile.name,
+                                       self.config.diagnostics_period_s, self.diagnostics_report)
         self.get_logger().info(
             f"simulating {self.profile.name!r} on task {self.world.task.name!r} at "
             f"{self.profile.control_hz:g} Hz "
@@ -147,11 +156,15 @@ class SimNode(Node):
             self.world.apply_command(target)
             self.gate.command_arrived(group.name)
 
+    def wall_s(self) -> float:
+        return self.wall.now().nanoseconds * 1e-9
+
     def _on_timer(self) -> None:
-        now = self.wall.now().nanoseconds * 1e-9
+        now = self.wall_s()
         if self.gate.should_step(now):
             self.world.step()
             self.gate.stepped(now)
+            self.sim_rate.add(now, self.world.sim_time)
             self._publish()
 
     def _publish(self) -> None:
@@ -166,6 +179,32 @@ class SimNode(Node):
         self.poses_pub.publish(object_poses(self.world, stamp))
         self.success_pub.publish(Bool(data=self.world.success()))
         self.clock_pub.publish(ClockMsg(clock=stamp))
+
+    def diagnostics_report(self) -> Report:
+        config, gate, world = self.config, self.gate, self.world
+        factor = self.sim_rate.rate(self.wall_s())
+        new_timeouts = gate.lockstep_timeouts - self.reported_timeouts
+        self.reported_timeouts = gate.lockstep_timeouts
+        values = {"task": world.task.name,
+                  "seed": str(world.seed),
+                  "steps": str(gate.steps),
+                  "sim_time_s": f"{world.sim_time:.2f}",
+                  "real_time_factor": f"{factor:.2f}",
+                  "real_time_factor_target": f"{config.real_time_factor:g}",
+                  "lockstep": "true" if config.lockstep else "false",
+                  "lockstep_timeouts": str(gate.lockstep_timeouts),
+                  "commands_rejected": str(self.rejected),
+                  **self.messages.report()}
+        problems = []
+        if new_timeouts:
+            problems.append((WARN, f"lockstep: {new_timeouts} steps taken without a command "
+                                   f"since the last report (lockstep_timeout_s="
+                                   f"{config.lockstep_timeout_s:g})"))
+        target = config.real_time_factor
+        if not config.lockstep and factor < RTF_WARN_SHARE * target:
+            problems.append((WARN, f"running at {factor:.2f}x real time, target {target:g}x"))
+        return worst_of(problems, f"{world.task.name} seed {world.seed}: {factor:.2f}x real time",
+                        values)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         self.world.reset(self.config.seed)

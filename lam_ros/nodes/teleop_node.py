@@ -6,6 +6,7 @@ simulated clock that jumps cannot make an old message look new); every command p
 SafetyFilter. Releasing the deadman (or a silent joystick) sends nothing, so the position
 controller holds the last command. Episode buttons call the recorder's services asynchronously,
 one call at a time; whatever the recorder refuses or fails to answer is a warning, never a crash.
+Reports the joystick's age, the deadman, IK failures and commands sent on /diagnostics.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ import sys
 import time
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_srvs.srv import SetBool, Trigger
 
-from lam_ros.core import teleop
+from lam_ros.core import teleop, teleop_driver
 from lam_ros.core.profile import load_profile
-from lam_ros.core.safety import PositionReadings, SafetyFilter
-from lam_ros.core.teleop import EpisodeCalls, Jogger, TeleopConfig, TeleopMapper
+from lam_ros.core.teleop import EpisodeCalls, TeleopConfig, TeleopMapper
+from lam_ros.core.teleop_driver import TeleopDriver
 from lam_ros.kinematics import Kinematics
-from lam_ros.launcher import exit_with_parent
 from lam_ros.ros.command_publisher import CommandPublisher
+from lam_ros.ros.diagnostics import WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
-from lam_ros.ros.startup import create_or_refuse
+from lam_ros.ros.startup import run_node
 
 RECORDER = "/recorder_node"
 
@@ -41,13 +40,9 @@ class TeleopNode(Node):
         self.config = declare_config(self, TeleopConfig)
         self.profile = load_profile(self.config.profile)
         self.mapper = TeleopMapper(self.config, self.profile.n_joints)
-        self.kinematics = Kinematics(self.profile)
-        self.jogger = Jogger(self.profile, self.kinematics)
-        self.safety = SafetyFilter(self.profile)
-        self.readings = PositionReadings.for_filter(self.safety)
-        self.measured: np.ndarray | None = None
-        self.measured_time = 0.0
-        self.engaged = False
+        self.driver = TeleopDriver(self.profile, Kinematics(self.profile))
+        self.hold_reason = ""  # the operator's intent's reason to hold at the last tick
+        self.reported_ik_failures = 0  # at the previous /diagnostics report
         self.commands = CommandPublisher(self, self.profile)
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
@@ -66,6 +61,8 @@ class TeleopNode(Node):
                              Trigger.Request()),
         }
         self.create_timer(self.profile.control_period, self._tick)
+        self.diagnostics = Diagnostics(self, "teleop", self.profile.name,
+                                       self.config.diagnostics_period_s, self.diagnostics_report)
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -75,46 +72,56 @@ class TeleopNode(Node):
             self.request_episode(event)
 
     def _on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
-        self.measured = positions
-        self.measured_time = stamp_s
-        self.readings.add(positions)
+        self.driver.on_joint_positions(stamp_s, positions)
 
     def _tick(self) -> None:
         self.ticks += 1
-        command = self.next_command(self.mapper.tick(time.monotonic()))
+        intent = self.mapper.tick(time.monotonic())
+        self.hold_reason = intent.reason
+        command = self.next_command(intent)
         if command is not None:
             self.commands.publish(command, self.now_s())
 
     def next_command(self, intent: teleop.Intent) -> np.ndarray | None:
         """The filtered command for this tick, or None to hold (send nothing)."""
-        if not intent.enabled or self.measured is None:
-            if self.engaged:
-                self.get_logger().info(f"holding: {intent.reason or 'no joint states'}")
-                self.safety.disable(intent.reason or "no joint states")
-                self.jogger.release()
-                self.engaged = False
-            return None
-        if not self.engaged:  # a fresh deadman press (re-)enables, from where the robot is
-            if not self.readings.confirmed:  # one odd reading is not where the robot is
-                self.get_logger().warning("deadman held: waiting for joint states that agree",
-                                          throttle_duration_sec=2.0)
-                return None
-            self.safety.enable()
-            self.jogger.engage(self.measured)
-            self.engaged = True
-        if not self.safety.enabled:
-            self.get_logger().warning(f"safety filter off ({self.safety.disabled_reason}); "
-                                      "release and press the deadman again",
-                                      throttle_duration_sec=5.0)
-            return None
-        target = self.jogger.step(intent, self.profile.control_period)
-        decision = self.safety.command(target, self.measured, self.now_s(), self.measured_time,
-                                       confirmed=self.readings.confirmed)
-        if not decision.send:
-            self.get_logger().warning(f"holding: {decision.reason}", throttle_duration_sec=2.0)
-            return None
-        self.jogger.commit(decision.command)
-        return decision.command
+        step = self.driver.step(intent, self.now_s())
+        log = self.get_logger()
+        if step.event == teleop_driver.RELEASED:
+            log.info(f"holding: {step.reason}")
+        elif step.event == teleop_driver.WAITING:
+            log.warning(f"deadman held: {step.reason}", throttle_duration_sec=2.0)
+        elif step.event == teleop_driver.SAFETY_OFF:
+            log.warning(f"safety filter off ({step.reason}); release and press the deadman "
+                        "again", throttle_duration_sec=5.0)
+        elif step.event == teleop_driver.HELD:
+            log.warning(f"holding: {step.reason}", throttle_duration_sec=2.0)
+        return step.command
+
+    def diagnostics_report(self) -> Report:
+        age, jogger = self.mapper.joy_age_s(time.monotonic()), self.driver.jogger
+        new_ik_failures = jogger.ik_failures - self.reported_ik_failures
+        self.reported_ik_failures = jogger.ik_failures
+        values = {"joy_age_s": "none" if age is None else f"{age:.2f}",
+                  "engaged": "true" if self.driver.engaged else "false",
+                  "mode": self.mapper.mode,
+                  "ik_failures": str(jogger.ik_failures),
+                  "ik_last_failure": jogger.ik_last_failure,
+                  "commands_sent": str(self.driver.safety.commands_sent),
+                  **self.messages.report()}
+        problems = []
+        if age is None:
+            problems.append((WARN, "no /joy message yet"))
+        elif age > self.config.joy_timeout_s:
+            problems.append((WARN, f"/joy stale: silent for {age:.1f} s > joy_timeout_s="
+                                   f"{self.config.joy_timeout_s:g}"))
+        if new_ik_failures:
+            problems.append((WARN, f"IK failed {new_ik_failures} times since the last report: "
+                                   f"{jogger.ik_last_failure}"))
+        if self.driver.engaged:
+            state = "engaged"
+        else:
+            state = f"holding: {self.hold_reason}" if self.hold_reason else "holding"
+        return worst_of(problems, state, values)
 
     def request_episode(self, event: str) -> None:
         client, request = self.recorder[event]
@@ -163,19 +170,7 @@ class TeleopNode(Node):
 
 
 def main(args=None) -> int:
-    exit_with_parent()
-    rclpy.init(args=args)
-    node = create_or_refuse(TeleopNode, "teleop_node")
-    if node is None:
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(TeleopNode, "teleop_node", args=args)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""A node that cannot start says why in one line and exits 1, instead of a traceback."""
+"""A node that cannot start says why in one line and exits 1, instead of a traceback; the usual
+``main()`` of a node around that."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+
+from lam_ros.launcher import exit_with_parent
 
 
 def create_or_refuse(factory: Callable[[], Node], name: str,
@@ -18,3 +22,22 @@ def create_or_refuse(factory: Callable[[], Node], name: str,
         rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return None
+
+
+def run_node(factory: Callable[[], Node], name: str,
+             errors: tuple[type[Exception], ...] = (ValueError,), args=None) -> int:
+    """Creates the node (or refuses, see ``create_or_refuse``) and spins it until Ctrl-C or
+    SIGTERM; the exit code of a node's ``main()``."""
+    exit_with_parent()
+    rclpy.init(args=args)
+    node = create_or_refuse(factory, name, errors)
+    if node is None:
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -35,6 +35,8 @@ class SimConfig:
         "create it; may be switched off and on again at run time)"))
     side_view_width: int = field(default=320, metadata=_help("side view width, pixels"))
     side_view_height: int = field(default=240, metadata=_help("side view height, pixels"))
+    diagnostics_period_s: float = field(default=1.0, metadata=_help(
+        "wall seconds between /diagnostics reports"))
 
     def __post_init__(self) -> None:
         if not self.profile:
@@ -47,8 +49,8 @@ class SimConfig:
         if not (math.isfinite(self.real_time_factor) and self.real_time_factor >= 0):
             raise ValueError(f"real_time_factor must be >= 0 (0 = as fast as possible), "
                              f"got {self.real_time_factor}")
-        for key in ("side_view_width", "side_view_height"):
-            if getattr(self, key) <= 0:
+        for key in ("side_view_width", "side_view_height", "diagnostics_period_s"):
+            if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
 
 
@@ -58,6 +60,8 @@ class ExpertConfig:
     task: str = field(default=DEFAULT_TASK, metadata=_help("simulated task (sim/tasks.py)"))
     object_poses_topic: str = field(default="/sim_node/object_poses", metadata=_help(
         "privileged held object (poses[0]) and its goal (poses[1]) from the simulator"))
+    diagnostics_period_s: float = field(default=1.0, metadata=_help(
+        "wall seconds between /diagnostics reports"))
 
     def __post_init__(self) -> None:
         if not self.profile:
@@ -66,3 +70,5 @@ class ExpertConfig:
         if not self.object_poses_topic.startswith("/"):
             raise ValueError(f"object_poses_topic must be absolute, got "
                              f"{self.object_poses_topic!r}")
+        if not self.diagnostics_period_s > 0:
+            raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")

@@ -297,9 +297,8 @@ class JoystickOperator:
 
     def _frame(self) -> JoyFrame:
         c = self.mapping
-        axes = [0.0] * N_AXES
-        axes[4] = axes[5] = TRIGGER_REST
-        buttons = [0] * N_BUTTONS
+        frame = idle_frame()
+        axes, buttons = frame.axes, frame.buttons
         if self.deadman:
             buttons[c.deadman_button] = 1
             for index, value in zip((c.axis_x, c.axis_y, c.axis_z, c.axis_yaw), self.sticks,
@@ -312,12 +311,19 @@ class JoystickOperator:
         elif self.presses:
             self.held_button = self.presses.popleft()
             buttons[self.held_button] = 1
-        return JoyFrame(axes, buttons)
+        return frame
 
     @property
     def finished(self) -> bool:
         """The last button (A, B or BACK) went out."""
         return bool(self.outcome) and not self.presses and self.held_button is None
+
+
+def idle_frame() -> JoyFrame:
+    """A pad nobody touches, as the joy node reports it."""
+    axes = [0.0] * N_AXES
+    axes[4] = axes[5] = TRIGGER_REST
+    return JoyFrame(axes, [0] * N_BUTTONS)
 
 
 def wrap_yaw(angle: float) -> float:

@@ -6,6 +6,8 @@ import time
 
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostics_reports import DiagnosticsReports
 from mcap.reader import make_reader
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -25,7 +27,7 @@ from lam_ros.nodes.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-
+DIAGNOSTICS = {"diagnostics_period_s": 0.2, "rate_window_s": 1.0, "silence_warn_s": 0.5}
 
 
 class Graph:
@@ -70,6 +72,9 @@ class Graph:
 
     def counts(self):
         return self.recorder.recorder.status(0)["counts"]
+
+    def diagnostics(self):
+        return DiagnosticsReports(self.operator, "recorder_node: recording")
 
     def close(self):
         self.recorder.close()
@@ -164,3 +169,75 @@ def test_type_change_is_reported_and_discard_deletes(graph, tmp_path):
     assert graph.call(discard, Trigger.Request()).success
     assert not (tmp_path / "pick_place" / "episode_000000").exists()
     assert not graph.call(discard, Trigger.Request()).success  # nothing left to discard
+
+
+class Publishing:
+    """Publishes joint states at ``hz`` (commands at a fifth of it) from a thread, paced by
+    absolute deadlines so that a late wake-up does not lower the average rate."""
+
+    def __init__(self, graph, hz):
+        self.graph, self.period = graph, 1.0 / hz
+        self.joint_states = threading.Event()
+        self.joint_states.set()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        deadline, i = time.monotonic(), 0
+        while not self.stopped.is_set():
+            if self.joint_states.is_set():
+                self.graph.joints.publish(JointState(name=["panda_joint1"], position=[0.0]))
+            if i % 5 == 0:
+                self.graph.commands.publish(Float64MultiArray(data=[0.0] * 8))
+            i += 1
+            deadline += self.period
+            time.sleep(max(0.0, deadline - time.monotonic()))
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("graph", [DIAGNOSTICS], indirect=True)
+def test_diagnostics_report_rates_state_and_a_topic_that_stopped(graph):
+    reports = graph.diagnostics()
+    assert graph.call(graph.start, Trigger.Request()).success
+    publishing = Publishing(graph, hz=50.0)
+    try:
+        status, report = reports.next(
+            lambda s, v: 40.0 < float(v["rate_hz./joint_states"]) < 60.0,
+            "a joint-state rate near 50 Hz")
+        assert report["state"] == "recording episode_000000"
+        assert float(report["max_gap_s./joint_states"]) < 0.5
+        assert float(report["rate_hz./forward_position_controller/commands"]) > 0
+        assert report["backlog.dropped./joint_states"] == "0"
+        assert "/front/image_raw" in status.message  # never published: silent
+        assert "/joint_states" not in status.message
+
+        publishing.joint_states.clear()  # the joint states stop, the commands go on
+        status, report = reports.next(lambda s, v: "/joint_states" in s.message,
+                                      "a warning naming /joint_states")
+    finally:
+        publishing.stop()
+    assert status.level == DiagnosticStatus.WARN
+    assert "/forward_position_controller/commands" not in status.message
+    assert float(report["max_gap_s./joint_states"]) > DIAGNOSTICS["silence_warn_s"]
+
+    assert graph.call(graph.stop, SetBool.Request(data=True)).success
+    _, report = reports.next(lambda s, v: v["state"] == "idle", "idle")
+    assert report["episodes_recorded"] == "1"
+    assert report["last_stop"] == "episode_000000: operator: success"
+
+
+@pytest.mark.parametrize("graph", [DIAGNOSTICS], indirect=True)
+def test_diagnostics_warn_on_low_disk_and_error_below_the_floor(graph, tmp_path):
+    reports = graph.diagnostics()
+    graph.recorder.set_parameters([Parameter("warn_free_disk_mb", value=1e12)])
+    status, report = reports.next(lambda s, v: "warn_free_disk_mb" in s.message,
+                                  "a low-disk warning")
+    assert status.level == DiagnosticStatus.WARN
+    assert f"under {tmp_path}" in status.message and float(report["disk.free_mb"]) > 0
+    graph.recorder.set_parameters([Parameter("min_free_disk_mb", value=1e12)])
+    status, _ = reports.next(lambda s, v: "min_free_disk_mb" in s.message, "a disk-floor error")
+    assert status.level == DiagnosticStatus.ERROR

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostics_reports import DiagnosticsReports
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -49,6 +50,8 @@ class Probe(Node):
         self.arm_commands = self.create_publisher(MESSAGE_CLASSES[arm.interface], arm.topic,
                                                   qos.COMMAND)
         self.reset = self.create_client(Trigger, "/sim_node/reset")
+        self.sim_reports = DiagnosticsReports(self, "sim_node: simulation")
+        self.expert_reports = DiagnosticsReports(self, "expert_node: expert")
 
     def _on_success(self, msg):
         self.success = msg.data
@@ -72,6 +75,12 @@ class Probe(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
 
+def report_values(reports, group, what, condition):
+    """The values of the first /diagnostics status meeting ``condition``."""
+    wait_for(lambda: reports.find(condition), group, 10.0, what)
+    return reports.find(condition)[1]
+
+
 @pytest.fixture
 def probe(rclpy_context, profile):
     node = Probe(rclpy_context, profile)
@@ -90,6 +99,12 @@ def test_expert_solves_episodes_through_the_ros_graph_in_lockstep(probe, profile
              NodeSpec("expert_node", use_sim_time=True, params={"profile": profile.name})]
     with NodeGroup(specs, log_dir=tmp_path) as group:
         wait_for(lambda: probe.success, group, 40.0, "/sim_node/task_success = true")
+        expert = report_values(probe.expert_reports, group, "the expert's commands",
+                               lambda s, v: int(v["commands_sent"]) > 0)
+        assert expert["task"] == "pick_place" and expert["phase"] != "idle"
+        sim = report_values(probe.sim_reports, group, "sim steps",
+                            lambda s, v: int(v["steps"]) > 0)
+        assert sim["lockstep"] == "true"
         assert probe.image is not None and probe.image.encoding == "rgb8"
         assert (probe.image.width, probe.image.height) == (96, 96)
         reported = {*profile.joint_names, *profile.grippers[0].gripper.mimic_joints}
@@ -103,12 +118,17 @@ def test_expert_solves_episodes_through_the_ros_graph_in_lockstep(probe, profile
 
 def test_sim_rejects_bad_commands_holds_and_follows_good_ones(probe, profile, tmp_path):
     specs = [NodeSpec("sim_node", params={"seed": 7, "real_time_factor": 2.0,
-                                          "profile": profile.name})]
+                                          "diagnostics_period_s": 0.5, "profile": profile.name})]
     arm = profile.command_groups[0]
     joint1 = arm.joints[0]
     home = np.array(profile.home)[profile.slots(arm)]
     with NodeGroup(specs, log_dir=tmp_path) as group:
         wait_for(lambda: joint1 in probe.positions, group, 20.0, "joint states")
+        sim = report_values(probe.sim_reports, group, "a real-time factor",
+                            lambda s, v: float(v["real_time_factor"]) > 0)
+        assert (sim["task"], sim["seed"], sim["real_time_factor_target"]) == ("pick_place", "7",
+                                                                               "2")
+        assert float(sim["real_time_factor"]) < 2.2  # paced: never much above its target
         target = home.copy()
         target[0] = 0.3
 
@@ -135,6 +155,8 @@ def test_sim_rejects_bad_commands_holds_and_follows_good_ones(probe, profile, tm
                 return warning in group.log("sim_node")
             wait_for(rejection_logged, group, 15.0, f"the sim to log {warning!r}")
         assert probe.position(joint1) == pytest.approx(0.3, abs=0.01)  # held
+        report_values(probe.sim_reports, group, "rejected commands counted",
+                      lambda s, v: int(v["commands_rejected"]) >= 2)
 
         assert probe.reset.wait_for_service(timeout_sec=10.0)
         response = probe.reset.call(Trigger.Request(), timeout_sec=10.0)

@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostics_reports import DiagnosticsReports
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -81,18 +83,19 @@ class Operator(Node):
     def commands_during(self, seconds):
         """Commands in a window in which teleop_node demonstrably ran: it ticked and got fresh
         joint states (an empty list means it chose to hold, not that it was dead)."""
-        start, ticks, measured = len(self.commands), self.teleop.ticks, self.teleop.measured_time
+        start, ticks = len(self.commands), self.teleop.ticks
+        measured = self.teleop.driver.measured_time
         time.sleep(seconds)
         assert self.teleop.ticks >= ticks + 2, "teleop_node did not tick in the window"
-        assert self.teleop.measured_time > measured, "no joint states reached teleop_node"
+        assert self.teleop.driver.measured_time > measured, "no joint states reached teleop_node"
         return self.commands[start:]
 
     def held(self):
         """Waits until teleop_node has let go of the arm and every command it sent before
         reached us: an event, not a time window a loaded machine can miss. Its ticks are
         serial, so none in flight can add a command after that."""
-        wait_for(lambda: not self.teleop.engaged, what="teleop_node to hold")
-        sent = self.teleop.safety.commands_sent
+        wait_for(lambda: not self.teleop.driver.engaged, what="teleop_node to hold")
+        sent = self.teleop.driver.safety.commands_sent
         wait_for(lambda: len(self.commands) >= sent, what="commands in flight")
         return sent
 
@@ -115,7 +118,7 @@ def operator(rclpy_context, profile, request):
     executor.add_node(op)
     threading.Thread(target=executor.spin, daemon=True).start()
     deadline = time.monotonic() + 10
-    while teleop_node.measured is None or op.joy_pub.get_subscription_count() == 0:
+    while teleop_node.driver.measured is None or op.joy_pub.get_subscription_count() == 0:
         assert time.monotonic() < deadline, "teleop_node did not connect"
         time.sleep(0.05)
     yield op
@@ -137,14 +140,14 @@ def test_deadman_release_and_silence(operator, profile):
     operator.set_joy({CFG.axis_z: 1.0})  # deadman released
     sent = operator.held()
     assert operator.commands_during(1.0) == []
-    assert operator.teleop.safety.commands_sent == sent
+    assert operator.teleop.driver.safety.commands_sent == sent
 
     operator.set_joy({CFG.axis_z: 1.0}, [CFG.deadman_button])
     operator.commands_until(3)
     operator.joy = None  # joystick unplugged while the deadman was held
     sent = operator.held()
     assert operator.commands_during(1.0) == []
-    assert operator.teleop.safety.commands_sent == sent
+    assert operator.teleop.driver.safety.commands_sent == sent
 
 
 def test_start_button_calls_recorder(operator):
@@ -167,7 +170,7 @@ def test_joy_silence_is_measured_on_the_monotonic_clock(operator):
     operator.joy = None  # the joystick goes quiet...
     operator.sim_time -= 500.0  # ...as the simulation resets its clock
     sent = operator.held()
-    assert operator.teleop.safety.commands_sent == sent
+    assert operator.teleop.driver.safety.commands_sent == sent
     assert "silent" in operator.teleop.mapper.tick(time.monotonic()).reason
 
 
@@ -188,3 +191,21 @@ def test_gripper_buttons_drive_the_gripper_controller(operator, profile):
     last = operator.robot.messages[group.topic][-1]
     sent = last.data if group.interface == "float64" else last.data[-1]
     assert toward_closed * (sent - home[slot]) > 0
+
+
+@pytest.mark.parametrize("operator", [{"diagnostics_period_s": 0.2}], indirect=True)
+def test_diagnostics_report_engaged_and_a_stale_joystick(operator, profile):
+    reports = DiagnosticsReports(operator, "teleop_node: teleop")
+    operator.set_joy(pressed=[CFG.deadman_button])
+    status, values = reports.next(lambda s, v: v["engaged"] == "true", "engaged")
+    assert status.level == DiagnosticStatus.OK and status.message == "engaged"
+    assert float(values["joy_age_s"]) < CFG.joy_timeout_s
+    assert status.hardware_id == profile.name
+
+    operator.joy = None  # the joystick goes quiet with the deadman held
+    status, values = reports.next(lambda s, v: float(v["joy_age_s"]) > CFG.joy_timeout_s,
+                                  "a stale joystick")
+    assert status.level == DiagnosticStatus.WARN and "/joy stale" in status.message
+    assert values["engaged"] == "false"
+    assert int(values["commands_sent"]) > 0
+    assert values["ik_failures"] == "0"

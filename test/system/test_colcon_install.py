@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COLCON = Path(sys.executable).with_name("colcon")
-NODES = ["sim_node", "expert_node", "teleop_node", "recorder_node", "policy_node"]
+NODES = ["sim_node", "expert_node", "operator_node", "teleop_node", "recorder_node",
+         "policy_node"]
 
 
 def _source_files():

@@ -45,11 +45,14 @@ def test_lockstep_waits_for_a_command_to_every_group_or_the_timeout():
     gate.stepped(0.2)
     assert not gate.should_step(0.6)
     assert gate.should_step(0.75)
+    gate.stepped(0.75)
+    assert (gate.steps, gate.lockstep_timeouts) == (3, 1)  # the last step was the timeout's
 
 
 @pytest.mark.parametrize("field, value", [
     ("seed", -1), ("lockstep_timeout_s", 0.0), ("real_time_factor", -1.0),
     ("real_time_factor", float("nan")), ("side_view_width", 0), ("profile", ""),
+    ("diagnostics_period_s", 0.0),
 ])
 def test_sim_config_names_the_bad_value(field, value):
     with pytest.raises(ValueError, match=field):

@@ -54,7 +54,9 @@ def test_deadman_gates_motion():
 
 def test_silent_joystick_holds():
     mapper = TeleopMapper(CFG, n_joints=8)
+    assert mapper.joy_age_s(10.0) is None
     mapper.on_joy(*joy({CFG.axis_z: 1.0}, [CFG.deadman_button]), now_s=10.0)
+    assert mapper.joy_age_s(10.25) == pytest.approx(0.25)
     assert mapper.tick(10.0 + CFG.joy_timeout_s * 0.5).enabled
     late = mapper.tick(10.0 + CFG.joy_timeout_s * 2)
     assert not late.enabled and "silent" in late.reason
@@ -113,6 +115,29 @@ def test_cartesian_jog_moves_end_effector_in_commanded_direction(profile, kinema
     assert sign * moved[component] == pytest.approx(10 * 0.1 * CFG.linear_speed_mps, rel=0.2)
     others = np.delete(moved, component)
     assert np.all(np.abs(others) < 0.2 * abs(moved[component]))
+
+
+def test_ik_failures_are_counted_with_their_reason(profile, kinematics):
+    jogger = Jogger(profile, kinematics)
+    jogger.engage(np.array(profile.home))
+    jogger.step(teleop.Intent(True, "", ee_velocity=np.array([0.1, 0, 0, 0])), dt=0.1)
+    assert jogger.ik_failures == 0  # a reachable jog
+    far = jogger.step(teleop.Intent(True, "", ee_velocity=np.array([0, 0, 10.0, 0])), dt=0.1)
+    assert jogger.ik_failures == 1  # 1 m straight up: beyond the arm
+    assert jogger.ik_last_failure.startswith("target out of reach: missed by")
+    assert np.all(np.isfinite(far))  # as close as it gets
+
+    class NoSolution:
+        forward = kinematics.forward
+
+        def inverse(self, position, orientation, q_seed):
+            return np.full_like(q_seed, np.nan)
+
+    jogger = Jogger(profile, NoSolution())
+    jogger.engage(np.array(profile.home))
+    held = jogger.step(teleop.Intent(True, "", ee_velocity=np.array([0.1, 0, 0, 0])), dt=0.1)
+    np.testing.assert_allclose(held, profile.home)
+    assert (jogger.ik_failures, jogger.ik_last_failure) == (1, "no finite solution: holding")
 
 
 def test_yaw_jog_turns_gripper_about_vertical(profile, kinematics):
