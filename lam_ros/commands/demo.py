@@ -1,7 +1,8 @@
 """`lam-ros demo`: the whole loop on one machine, as a user would run it.
 
-Records scripted-expert demonstrations through the recorder node, trains the default policy,
-exports ONNX, evaluates it over ROS on held-out seeds, and prints a results table.
+Records demonstrations through the recorder node (the scripted expert's, or a simulated person's
+with a joystick through teleop_node), trains a policy (the default family unless told), exports
+ONNX, evaluates it over ROS on held-out seeds, and prints a results table.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import time
 from pathlib import Path
 
 from lam_ros.commands.evaluate import EvalConfig, evaluate
-from lam_ros.commands.record_sim import RecordSimConfig, record
+from lam_ros.commands.record_sim import EXPERT, JOYSTICK, RecordSimConfig, record
 from lam_ros.core import features
 from lam_ros.core.profile import load_profile
 from lam_ros.data.bag_info import read_custom_data
 from lam_ros.data.episode_bag import find_episode_dirs
 from lam_ros.launcher import NodeExited
 from lam_ros.policy.card import card_path
+from lam_ros.policy.families import DEFAULT_FAMILY, FAMILIES
 from lam_ros.policy.train import TrainConfig, train_policy
 from lam_ros.ros.sim_session import SessionError
 from lam_ros.sim.config import SIM_PROFILE
+from lam_ros.sim.operator import DEFAULT_STYLE, STYLES
 from lam_ros.sim.tasks import DEFAULT_TASK, TASKS
 
 
@@ -39,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training wall-clock budget")
     parser.add_argument("--train-steps", type=int, default=100_000,
                         help="training step cap (the time budget usually ends training first)")
+    parser.add_argument("--policy", default=DEFAULT_FAMILY, choices=list(FAMILIES),
+                        help="policy family to train")
+    parser.add_argument("--operator", choices=(EXPERT, JOYSTICK), default=EXPERT,
+                        help="who demonstrates: the scripted expert, or a simulated person with "
+                             "a gamepad through teleop_node")
+    parser.add_argument("--style", choices=sorted(STYLES), default=DEFAULT_STYLE,
+                        help="the joystick person's style")
     parser.add_argument("--ship", default="", help="also copy the policy to this models/ folder")
 
 
@@ -55,11 +65,13 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     timings = {}
     start = time.monotonic()
-    data = ensure_demonstrations(out / "data", args.task, args.episodes, args.robot)
+    data_root = out / ("data" if args.operator == EXPERT else f"data_joystick_{args.style}")
+    data = ensure_demonstrations(data_root, args.task, args.episodes, args.robot,
+                                 args.operator, args.style)
     timings["record"] = time.monotonic() - start
 
     result = train_policy(TrainConfig(data_dir=str(data), out_dir=str(out / "model"),
-                                      profile=args.robot,
+                                      profile=args.robot, policy=args.policy,
                                       cache_dir=str(out / "cache"),
                                       minutes=args.train_minutes, steps=args.train_steps))
     timings["train"] = result.train_seconds
@@ -81,9 +93,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_demonstrations(data_root: Path, task: str, episodes: int, robot: str) -> Path:
+def ensure_demonstrations(data_root: Path, task: str, episodes: int, robot: str,
+                          operator: str = EXPERT, style: str = DEFAULT_STYLE) -> Path:
     """``<data_root>/<task>`` holding at least ``episodes`` successful episodes of ``robot``:
-    reused when it already does, else recorded afresh through the ROS graph. Returns the folder.
+    reused when it already does, else recorded afresh through the ROS graph. A joystick person
+    fails or discards an episode now and then, so it is asked again (on the next seeds) until
+    there are enough, at most three rounds. Returns the folder.
     """
     folder = Path(data_root) / task
     wanted = load_profile(robot).fingerprint()
@@ -102,12 +117,22 @@ def ensure_demonstrations(data_root: Path, task: str, episodes: int, robot: str)
         print(f"recording again: {folder} holds {len(usable)} usable episodes of {episodes} "
               f"(successful, recorded for {robot})")
         shutil.rmtree(folder)
-    outcomes = record(RecordSimConfig(data=str(data_root), episodes=episodes, task=task,
-                                      profile=robot))
-    if (succeeded := sum(ok for _, ok, _ in outcomes)) < episodes:
-        print(f"warning: the expert succeeded in {succeeded} of {episodes} demonstrations of "
-              f"{task}; training uses the successful ones (see {Path(data_root) / 'logs'})",
+    succeeded, attempts = 0, 0
+    for _ in range(3 if operator == JOYSTICK else 1):
+        outcomes = record(RecordSimConfig(data=str(data_root), episodes=episodes - succeeded,
+                                          task=task, profile=robot, seed_offset=attempts,
+                                          operator=operator, style=style,
+                                          time_limit_s=60.0 if operator == JOYSTICK else 30.0))
+        attempts += len(outcomes)
+        succeeded += sum(ok for _, ok, _ in outcomes)
+        if succeeded >= episodes:
+            break
+    if succeeded < episodes:
+        print(f"warning: {succeeded} of {attempts} demonstrations of {task} succeeded; "
+              f"training uses the successful ones (see {Path(data_root) / 'logs'})",
               file=sys.stderr)
+    else:
+        print(f"{succeeded} successful demonstrations in {attempts} attempts ({operator})")
     return folder
 
 
@@ -126,7 +151,11 @@ def results_table(summary, result, timings: dict[str, float], args) -> str:
         ("closed-loop success (held-out seeds)",
          f"{summary.successes}/{summary.episodes} = {summary.success_rate:.0%} "
          f"(95% CI {summary.ci95[0]:.0%}-{summary.ci95[1]:.0%})"),
-        ("demonstrations", f"{result.episodes} episodes, {result.frames} frames"),
+        ("stalled rollouts", status["stalled"]),
+        ("demonstrations", f"{result.episodes} episodes by the {args.operator}"
+                           + (f" ({args.style})" if args.operator == JOYSTICK else "")
+                           + f", {result.frames} frames"),
+        ("policy", args.policy),
         ("training", f"{result.steps} steps in {timings['train'] / 60:.1f} min, "
                      f"{result.samples_per_s:.0f} samples/s, data wait "
                      f"{result.data_wait_share:.1%}"),

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"report: {report}")
+    print(f"stalled: {summary.extra['stalled']}")
     print(summary.last_line())
     return 0
 
@@ -108,7 +109,7 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
     results, rollouts = [], []
     context = make_context()
     nodes = NodeGroup(node_specs(config, task), log_dir=report_dir / "logs").start()
-    session = SimSession(context, video_topics)
+    session = SimSession(context, video_topics, joint_state_topic=profile.joint_state_topics[0])
     try:
         session.wait_ready(timeout_s=60.0, check=nodes.check)
         for i, seed in enumerate(tqdm(seeds, desc="evaluate", unit="episode")):
@@ -150,7 +151,7 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, time_limit_s: flo
     # A restarted policy node counts from zero again.
     faults = max(0, _faults(session.policy_status()) - faults_before)
     return EpisodeResult(seed, outcome.success, outcome.time_to_success_s, faults,
-                         outcome.reason), frames
+                         outcome.reason, outcome.still_s), frames
 
 
 def _faults(status: dict[str, str]) -> int:

@@ -19,13 +19,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter as RclpyParameter
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 
 from lam_ros.ros import qos
 from lam_ros.ros.convert import image_to_rgb, stamp_to_sec
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.sim.report import Stillness
 
 
 class SessionError(RuntimeError):
@@ -38,13 +39,15 @@ class EpisodeOutcome:
     time_to_success_s: float | None
     reason: str
     frames: list[dict[str, np.ndarray]]
+    still_s: float | None = None  # how long the arm had been still at the end
 
 
 class SimSession:
     """An rclpy node of its own (spun in a background thread) that runs episodes on sim_node."""
 
     def __init__(self, context: Context, video_topics: dict[str, str] | None = None,
-                 policy_node: str = "policy_node", sim_node: str = "sim_node"):
+                 policy_node: str = "policy_node", sim_node: str = "sim_node",
+                 joint_state_topic: str = "/joint_states"):
         self.node = Node("lam_ros_sim_session", context=context)
         self._lock = threading.Lock()
         self._sim_time = None
@@ -54,11 +57,13 @@ class SimSession:
         self._recording = False
         self._frames: list[dict[str, np.ndarray]] = []
         self._latest: dict[str, np.ndarray] = {}
+        self._stillness = Stillness()
         n = self.node
         self.messages = MessageGuard(n)  # a bad message must not end the session's spin
         self.messages.subscribe(Clock, "/clock", self._on_clock, qos.CLOCK)
         self.messages.subscribe(Bool, f"/{sim_node}/task_success", self._on_success, 10)
         self.messages.subscribe(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.messages.subscribe(JointState, joint_state_topic, self._on_joint_state, qos.SENSOR)
         self._views = tuple(video_topics or {})  # the first is the policy camera
         for name, topic in (video_topics or {}).items():
             self.messages.subscribe(Image, topic, lambda m, k=name: self._on_image(k, m),
@@ -82,6 +87,10 @@ class SimSession:
     def _on_success(self, msg: Bool) -> None:
         with self._lock:
             self._success = self._success or msg.data
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        with self._lock:
+            self._stillness.add(stamp_to_sec(msg.header.stamp), np.asarray(msg.position))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -168,6 +177,7 @@ class SimSession:
         with self._lock:
             count_at_reset = self._clock_count
             self._frames, self._latest, self._recording = [], {}, record
+            self._stillness = Stillness()
         start_wall = time.monotonic()
         start_sim = self._wait_clock_after(count_at_reset, start_wall, wall_limit_s)
         self.clear_success()  # a success published just before the reset may arrive late
@@ -201,7 +211,8 @@ class SimSession:
     def _outcome(self, success: bool, t: float | None, reason: str) -> EpisodeOutcome:
         with self._lock:
             frames, self._frames = self._frames, []
-        return EpisodeOutcome(success, t, reason, frames)
+            still_s = self._stillness.still_s()
+        return EpisodeOutcome(success, t, reason, frames, still_s)
 
     def close(self) -> None:
         self._executor.shutdown()

@@ -12,6 +12,29 @@ import numpy as np
 
 from lam_ros.core.stats import wilson_interval
 
+STILL_RAD = 0.01  # no joint moved more than this (rad or m): the arm counts as still
+STALL_S = 3.0  # a failed episode whose arm was still this long at its end stalled
+
+
+class Stillness:
+    """How long (sim seconds) the arm has been still: no joint moved more than STILL_RAD from
+    where it was when it last moved."""
+
+    def __init__(self) -> None:
+        self._anchor: np.ndarray | None = None
+        self._moved_at: float | None = None
+        self._latest: float | None = None
+
+    def add(self, t: float, positions: np.ndarray) -> None:
+        if (self._anchor is None or self._anchor.shape != positions.shape
+                or np.max(np.abs(positions - self._anchor)) > STILL_RAD):
+            self._anchor, self._moved_at = positions.copy(), t
+        self._latest = t
+
+    def still_s(self) -> float | None:
+        """None before the first reading."""
+        return None if self._moved_at is None else self._latest - self._moved_at
+
 
 @dataclass
 class EpisodeResult:
@@ -20,6 +43,13 @@ class EpisodeResult:
     time_to_success_s: float | None = None  # sim time from enable to success
     faults: int = 0
     reason: str = ""  # why an episode failed: "timeout", "policy_node died", ...
+    still_s: float | None = None  # how long the arm had been still when the episode ended
+
+    @property
+    def stalled(self) -> bool:
+        """Failed with the arm standing still at the end: the policy gave up moving, rather
+        than moving the wrong way."""
+        return not self.success and self.still_s is not None and self.still_s >= STALL_S
 
 
 @dataclass
@@ -38,7 +68,9 @@ class Summary:
 def summarize(results: list[EpisodeResult], extra: dict[str, Any] | None = None) -> Summary:
     n = len(results)
     k = sum(r.success for r in results)
-    return Summary(n, k, k / n, wilson_interval(k, n), dict(extra or {}))
+    stalls = {"stalled": f"{sum(r.stalled for r in results)} of {n - k} failures (arm still for "
+                         f"the last {STALL_S:g} s)"}
+    return Summary(n, k, k / n, wilson_interval(k, n), {**stalls, **(extra or {})})
 
 
 def write_report(out_dir: Path, results: list[EpisodeResult], summary: Summary,
@@ -69,9 +101,10 @@ def _markdown(results: list[EpisodeResult], summary: Summary, has_video: bool) -
     lines += [f"| {k} | {v} |" for k, v in summary.extra.items()]
     failures = [r for r in results if not r.success]
     if failures:
-        lines += ["", "## Failed episodes", "", "| seed | reason | faults |",
-                  "| --- | --- | --- |"]
-        lines += [f"| {r.seed} | {r.reason} | {r.faults} |" for r in failures]
+        lines += ["", "## Failed episodes", "", "| seed | reason | faults | stalled |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {r.seed} | {r.reason} | {r.faults} | {'yes' if r.stalled else 'no'} |"
+                  for r in failures]
     lines += ["", "![success](success.png)"]
     if has_video:
         lines += ["", "Rollouts (policy camera | side view): [rollouts.mp4](rollouts.mp4)"]
