@@ -17,7 +17,9 @@ from lam_ros.launcher import stop_on_hangup_and_term
 COMMANDS = [
     ("demo", "lam_ros.commands.demo", "record, train, export and evaluate the demo policy"),
     ("sim-check", "lam_ros.sim.check", "scripted expert success rate in the simulator (no ROS)"),
-    ("record-sim", "lam_ros.commands.record_sim", "record scripted-expert episodes via ROS"),
+    ("record-sim", "lam_ros.commands.record_sim",
+     "record episodes in simulation via ROS (scripted expert or a joystick person)"),
+    ("joy", "lam_ros.commands.joy", "publish a Linux gamepad on /joy (no ROS distro needed)"),
     ("bag", "lam_ros.commands.bag", "inspect or repair recorded episode bags"),
     ("train", "lam_ros.policy.train_cli", "train a policy from episode bags and export ONNX"),
     ("export", "lam_ros.commands.export", "write episode bags as a dataset for another trainer"),
