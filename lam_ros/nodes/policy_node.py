@@ -35,6 +35,7 @@ from lam_ros.policy.controller import (
     INFERENCE_MODES,
     INLINE_SHARE,
     JOINTS,
+    TAKEN_OVER,
     WAITING,
     PolicyController,
     TickResult,
@@ -51,7 +52,7 @@ from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import create_or_refuse
 
 NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING,
-              DEADMAN_RELEASED)
+              DEADMAN_RELEASED, TAKEN_OVER)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class PolicyNodeConfig:
     deadman_button: int = field(default=-1, metadata={
         "help": "joystick button that must be held for commands to go out; -1: none"})
     joy_topic: str = field(default="/joy", metadata={"help": "sensor_msgs/Joy for the deadman"})
+    takeover_button: int = field(default=-1, metadata={
+        "help": "teleop's deadman button: while the operator holds it, teleop_node drives and "
+                "the policy holds (not a fault), resuming from where the arm is on release; "
+                "-1: no takeover"})
     deadman_timeout_s: float = field(default=0.5, metadata={
         "help": "wall seconds without a Joy message after which the deadman counts as released"})
     silence_warn_s: float = field(default=5.0, metadata={
@@ -102,9 +107,10 @@ class PolicyNodeConfig:
             raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
-        if self.deadman_button < -1:
-            raise ValueError(f"deadman_button must be a button index or -1, "
-                             f"got {self.deadman_button}")
+        for name in ("deadman_button", "takeover_button"):
+            if getattr(self, name) < -1:
+                raise ValueError(f"{name} must be a button index or -1, "
+                                 f"got {getattr(self, name)}")
         for name in ("deadman_timeout_s", "silence_warn_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -135,7 +141,7 @@ class PolicyNode(LifecycleNode):
                                             self.on_joint_positions,
                                             self.config.stale_after_periods)
         self.input_topics[JOINTS] = self.joint_states.topic
-        self.commands = CommandPublisher(self, profile, managed=True)
+        self.commands = CommandPublisher(self, profile, managed=True, source="policy")
         self.diagnostics = Diagnostics(self, "policy", profile.name,
                                        self.config.diagnostics_period_s, self.diagnostics_report)
         if self.config.autostart:
@@ -210,7 +216,7 @@ class PolicyNode(LifecycleNode):
         node = Node(f"{self.get_name()}_off_switch", namespace=self.get_namespace(),
                     context=self.context)
         node.create_service(SetBool, f"{self.get_fully_qualified_name()}/enable", self.on_enable)
-        if self.config.deadman_button >= 0:
+        if self.config.deadman_button >= 0 or self.config.takeover_button >= 0:
             MessageGuard(node).subscribe(Joy, joy_topic, self.on_joy, qos.SENSOR)
         self._off_switch_executor = SingleThreadedExecutor(context=self.context)
         self._off_switch_executor.add_node(node)
@@ -241,9 +247,17 @@ class PolicyNode(LifecycleNode):
             controller.on_joint_positions(stamp, positions)
 
     def on_joy(self, msg: Joy) -> None:
-        controller, button = self.controller, self.config.deadman_button
-        if controller is not None:
-            controller.on_deadman(button < len(msg.buttons) and msg.buttons[button] == 1)
+        controller, config = self.controller, self.config
+        if controller is None:
+            return
+
+        def held(button: int) -> bool:
+            return 0 <= button < len(msg.buttons) and msg.buttons[button] == 1
+
+        if config.deadman_button >= 0:
+            controller.on_deadman(held(config.deadman_button))
+        if config.takeover_button >= 0:
+            controller.on_takeover(held(config.takeover_button))
 
     def on_enable(self, request: SetBool.Request, response: SetBool.Response):
         controller, state = self.controller, self.state_name()

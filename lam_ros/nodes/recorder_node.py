@@ -47,7 +47,8 @@ class RecorderConfig:
     task: str = field(default="pick_place", metadata={"help": "task name (a folder)"})
     profile: str = field(default="", metadata={
         "help": "robot profile name or YAML path (required: no robot is implied)"})
-    topics_when_present: tuple[str, ...] = field(default=("/joy", "/clock"), metadata={
+    topics_when_present: tuple[str, ...] = field(default=(
+        "/joy", "/clock", "/command_source"), metadata={
         "help": "further topics, recorded once they have a publisher (type from the graph)"})
     min_free_disk_mb: float = field(default=500.0, metadata={
         "help": "end the episode as failed when free disk falls below this"})

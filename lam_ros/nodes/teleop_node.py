@@ -43,7 +43,7 @@ class TeleopNode(Node):
         self.driver = TeleopDriver(self.profile, Kinematics(self.profile))
         self.hold_reason = ""  # the operator's intent's reason to hold at the last tick
         self.reported_ik_failures = 0  # at the previous /diagnostics report
-        self.commands = CommandPublisher(self, self.profile)
+        self.commands = CommandPublisher(self, self.profile, source="teleop")
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
         JointStateInput(self, self.messages, self.profile, self._on_joint_positions)

@@ -17,7 +17,13 @@ Inference runs in one of two places (``INLINE`` or ``BACKGROUND``, see ``choose_
   missed tick.
 
 Either way a step whose slot has passed is never sent, and an inference longer than one control
-period is counted as a deadline miss. ``disable`` and ``on_deadman`` may be called from another
+period is counted as a deadline miss.
+
+An operator can take over (``on_takeover``: the teleop deadman held): the policy then sends
+nothing, without a fault, while teleop drives; it drops the chunks planned before the takeover and
+keeps planning from the new observations, so on release it goes on from where the arm is, with
+the first step measured from the arm's position and limited by the velocity limit, never back
+towards its old plan. ``disable``, ``on_deadman`` and ``on_takeover`` may be called from another
 thread (policy_node serves ~/enable and /joy on one, so the off switch never waits for a tick);
 everything else runs on the node's executor thread.
 """
@@ -43,6 +49,7 @@ from lam_ros.policy.runtime import PolicyRuntime
 JOINTS = "joint_states"  # the joint-state input, beside the camera names
 WAITING = "waiting_for_observation"  # nothing received yet (or since a reset): not a fault
 DEADMAN_RELEASED = "deadman_released"  # the operator let go: hold, not a fault
+TAKEN_OVER = "operator_in_control"  # the operator drives through teleop: hold, not a fault
 
 INLINE, BACKGROUND, AUTO = "inline", "background", "auto"
 INFERENCE_MODES = (AUTO, INLINE, BACKGROUND)
@@ -104,6 +111,9 @@ class PolicyController:
         self.deadline_misses = 0  # inferences longer than one control period
         self.deadman_timeout_s = deadman_timeout_s
         self._deadman: tuple[bool, float] = (False, -math.inf)  # (held, monotonic arrival)
+        self._takeover = False  # the operator holds teleop's deadman (set from any thread)
+        self._was_taken_over = False  # at the last tick
+        self.takeovers = 0
         self.safety = safety_filter
         self.readings = PositionReadings.for_filter(safety_filter)
         self.scheduler = scheduler
@@ -147,6 +157,11 @@ class PolicyController:
     def on_deadman(self, held: bool) -> None:
         self._deadman = (held, time.monotonic())
 
+    def on_takeover(self, held: bool) -> None:
+        """The operator pressed (True) or released (False) teleop's deadman. A joystick that
+        goes silent while held leaves the operator in control: only a release hands back."""
+        self._takeover = held
+
     def deadman_held(self) -> bool:
         if self.deadman_timeout_s is None:
             return True
@@ -184,9 +199,14 @@ class PolicyController:
             return TickResult(self.safety.fault(safety.STALE_OBSERVATION))
         if not np.all(np.isfinite(joints.value)):
             return TickResult(self.safety.fault(safety.NON_FINITE_STATE))
+        taken_over = self._takeover
+        if taken_over != self._was_taken_over:
+            self._hand_over(taken_over)
         fault = self._infer_if_new(joints, images, newest)
         if fault:
             return TickResult(self.safety.fault(fault))
+        if taken_over:
+            return TickResult(Decision(None, TAKEN_OVER))
         if self.worker is None:
             now = clock()  # inference took time: decide for the moment the command goes out
             hold = self._hold_reason()  # switched off or let go during inference
@@ -242,6 +262,7 @@ class PolicyController:
             "position_holds": str(self.safety.position_holds),
             "consecutive_faults": str(self.safety.consecutive_faults),
             "clock_resets": str(self.scheduler.resets),
+            "takeovers": str(self.takeovers),
         }
         for name, stats in (("inference", self.inference),
                             ("obs_to_command", self.obs_to_command),
@@ -269,6 +290,16 @@ class PolicyController:
     def _start(self) -> None:
         self._forget_schedule()
         self.safety.enable()
+
+    def _hand_over(self, to_operator: bool) -> None:
+        """At a takeover, forget the old plan; at the release, measure the first step from
+        where the operator left the arm."""
+        self._was_taken_over = to_operator
+        if to_operator:
+            self.takeovers += 1
+            self._forget_schedule()
+        else:
+            self.safety.forget_last_command()
 
     def _forget_schedule(self) -> None:
         self.scheduler.clear()

@@ -21,6 +21,7 @@ from rclpy.parameter import Parameter
 from robot_topics import RobotTopics
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState, Joy
+from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from waiting import wait_for
 
@@ -28,7 +29,7 @@ from lam_ros.core import safety
 from lam_ros.core.profile import load_profile
 from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
-from lam_ros.policy.controller import BACKGROUND, DEADMAN_RELEASED, JOINTS
+from lam_ros.policy.controller import BACKGROUND, DEADMAN_RELEASED, JOINTS, TAKEN_OVER
 from lam_ros.policy.families import FAMILIES
 from lam_ros.ros import qos
 from lam_ros.ros.convert import rgb_to_image, sec_to_stamp
@@ -293,6 +294,42 @@ def test_deadman_button_gates_commands(tmp_path, profile, graph_for):
     controller = graph.policy.controller
     assert controller.safety.commands_sent == sent
     assert sum(controller.safety.fault_counts.values()) == 0
+
+
+def test_the_operator_takes_over_and_hands_back_within_the_velocity_limit(tmp_path, profile,
+                                                                        graph_for):
+    """policy_node with takeover_button: the operator's press stops the policy's commands at the
+    next tick (the policy sends at most the one tick in flight), without a fault; meanwhile the
+    arm is moved elsewhere (as teleop would), and on release the policy resumes from there, every
+    step within the velocity limit of the one before."""
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile, offset=0.002),
+                      takeover_button=9, stale_after_periods=20.0)
+    joy = graph.robot.create_publisher(Joy, "/joy", 10)
+    buttons = [0] * 15
+    graph.robot.create_timer(0.05, lambda: joy.publish(Joy(buttons=list(buttons))))
+    sources = []
+    graph.robot.create_subscription(String, "/command_source", lambda m: sources.append(m.data),
+                                    10)
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 3, what="policy commands")
+    controller = graph.policy.controller
+    buttons[9] = 1  # the operator holds teleop's deadman
+    sent = graph.held_for(TAKEN_OVER)
+    assert graph.commands_during(0.6) == []  # the policy holds while the operator drives
+    assert controller.safety.commands_sent == sent
+    lower, upper, max_step = limits(profile)
+    teleop_moved = np.clip(graph.robot.positions + 0.1, lower, upper)  # the operator's doing
+    graph.robot.positions = teleop_moved.copy()
+    time.sleep(0.3)  # joint states from the new place reach the policy
+    before = len(graph.robot.commands)
+    buttons[9] = 0  # handed back
+    wait_for(lambda: len(graph.robot.commands) >= before + 5, what="commands after release")
+    resumed = graph.robot.commands[before:]
+    assert np.all(np.abs(resumed[0] - teleop_moved) <= max_step + 1e-9)
+    assert np.all(np.abs(np.diff(np.array(resumed), axis=0)) <= max_step + 1e-9)
+    assert sum(controller.safety.fault_counts.values()) == 0
+    assert controller.report(0.0)["takeovers"] == "1"
+    assert set(sources) == {"policy"}  # every command went out labelled
 
 
 def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, profile,

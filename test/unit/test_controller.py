@@ -10,7 +10,7 @@ from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
 from lam_ros.policy import controller as controller_module
-from lam_ros.policy.controller import DEADMAN_RELEASED, WAITING, PolicyController
+from lam_ros.policy.controller import DEADMAN_RELEASED, TAKEN_OVER, WAITING, PolicyController
 from lam_ros.policy.runtime import PolicyRuntime
 
 
@@ -163,3 +163,40 @@ def test_enable_while_enabled_changes_nothing(controller, profile):
     second = controller.tick(5.1).decision.command
     max_step = controller.safety.max_step
     assert np.all(np.abs(second - first) <= max_step + 1e-9)
+
+
+def test_takeover_holds_keeps_planning_and_resumes_from_where_the_operator_left(tmp_path,
+                                                                               profile):
+    """While the operator drives: no command, no fault, the old plan dropped, new observations
+    still planned. On release the first step starts at the measured position (the arm moved),
+    within one velocity-limited step of it, not back towards the old plan."""
+    runtime = PolicyRuntime(hold_model(tmp_path / "hold.onnx", profile, offset=0.0), profile,
+                            providers=("CPUExecutionProvider",))
+    ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
+                            ChunkScheduler(profile.control_period))
+    ctrl.enable()
+    home = np.array(profile.home, dtype=float)
+    observe(ctrl, profile, 5.0, positions=home)
+    assert ctrl.tick(5.0).decision.send
+    ctrl.on_takeover(True)
+    inferences = len(ctrl.inference.samples_s)
+    moved = home.copy()
+    arm = [i for i in range(profile.n_joints) if i not in
+           [s for g in profile.grippers for s in profile.slots(g)]]
+    for k in range(1, 6):  # teleop moves the first arm joint 0.05 rad per tick
+        moved[arm[0]] = home[arm[0]] + 0.05 * k
+        observe(ctrl, profile, 5.0 + 0.1 * k, positions=moved)
+        assert ctrl.tick(5.0 + 0.1 * k).decision.reason == TAKEN_OVER
+    assert len(ctrl.inference.samples_s) == inferences + 5  # planning went on
+    assert sum(ctrl.safety.fault_counts.values()) == 0 and ctrl.safety.enabled
+    ctrl.on_takeover(False)
+    observe(ctrl, profile, 5.6, positions=moved)
+    result = ctrl.tick(5.6)
+    assert result.decision.send
+    step = np.abs(result.decision.command - moved)
+    max_step = np.array([j.max_velocity for j in profile.joints]) * profile.control_period
+    assert np.all(step <= max_step + 1e-9)  # from where the arm is, not from the old plan
+    # The chunks blended now were planned from where the operator moved the arm.
+    command = result.decision.command[arm[0]]
+    assert abs(command - moved[arm[0]]) < abs(command - home[arm[0]])
+    assert ctrl.report(5.6)["takeovers"] == "1"
