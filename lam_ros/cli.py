@@ -20,6 +20,7 @@ COMMANDS = [
     ("record-sim", "lam_ros.commands.record_sim",
      "record episodes in simulation via ROS (scripted expert or a joystick person)"),
     ("joy", "lam_ros.commands.joy", "publish a Linux gamepad on /joy (no ROS distro needed)"),
+    ("view", "lam_ros.commands.view", "show a running graph or recorded bags in Foxglove"),
     ("bag", "lam_ros.commands.bag", "inspect or repair recorded episode bags"),
     ("train", "lam_ros.policy.train_cli", "train a policy from episode bags and export ONNX"),
     ("export", "lam_ros.commands.export", "write episode bags as a dataset for another trainer"),
