@@ -33,7 +33,8 @@ from lam_ros.sim.tasks import DEFAULT_TASK, TASKS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="folder for data, model and report")
     parser.add_argument("--robot", default=SIM_PROFILE,
-                        help="simulated robot profile (panda_sim, xarm6_sim, or a YAML path)")
+                        help="simulated robot profile: a name under config/robots or a YAML "
+                             "path")
     parser.add_argument("--task", default=DEFAULT_TASK, choices=sorted(TASKS),
                         help="task to record, train on and evaluate")
     parser.add_argument("--episodes", type=int, default=50, help="demonstrations to record")

@@ -16,16 +16,16 @@ import sys
 
 import foxglove
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from lam_ros.core.profile import ProfileError, load_profile
 from lam_ros.data.bag_metadata import BagError
 from lam_ros.data.viewer import ViewerChannels, view_topics, write_bag_views
-from lam_ros.nodes.recorder_node import message_class
 from lam_ros.ros import qos
+from lam_ros.ros.convert import message_class
 from lam_ros.ros.guard import MessageGuard
+from lam_ros.ros.startup import spin_until_stopped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,12 +70,8 @@ def view_live(args: argparse.Namespace) -> int:
           f"in Foxglove: Open connection > Foxglove WebSocket > {address}, or open "
           f"{server.app_url()}", flush=True)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_stopped(node)
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
         server.stop()
     return 0
 

@@ -4,7 +4,7 @@ Every message goes to the viewer on its own topic as it came off the wire: CDR w
 message definition as a ``ros2msg`` schema, which Foxglove decodes natively (images in the Image
 panel, /diagnostics in the Diagnostics panel, any field in a Plot). Joint states and command
 groups' commands also go out on ``<topic>/by_name`` as JSON ``{joint: position}``, so a plot
-names its joint (``/joint_states/by_name.panda_joint1``) and shows the command beside the
+names its joint (``/joint_states/by_name.<joint name>``) and shows the command beside the
 measured position. A message is timed by its header stamp, or by its receive time when it has no
 header or a zero stamp (a trajectory's "start now").
 

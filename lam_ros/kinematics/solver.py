@@ -3,8 +3,8 @@
 Used by teleop's Cartesian jogging and by the scripted expert. Inverse kinematics is damped least
 squares on the end-effector frame's 6-D error, from the seed, with joint limits by clipping;
 gripper joints keep their seed. Chosen over PyBullet's solver by `lam-ros bench kinematics`: on the
-panda_sim profile, PyBullet missed 5 mm jog targets by up to 6.9 mm, this solver by 0.001 mm,
-3.4x faster.
+default simulated profile, PyBullet missed 5 mm jog targets by up to 6.9 mm, this solver by
+0.001 mm, 3.4x faster (figures in the README's benchmark table).
 
 An arm with fewer than 6 non-gripper joints (a 5-DOF SO-101) cannot reach an arbitrary 6-D pose,
 and least squares on the whole error would trade position for orientation. Such an arm solves

@@ -16,7 +16,6 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -28,7 +27,6 @@ from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
 from lam_ros.data.images import compressed_to_rgb
-from lam_ros.launcher import exit_with_parent
 from lam_ros.policy.controller import (
     AUTO,
     DEADMAN_RELEASED,
@@ -49,7 +47,7 @@ from lam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, Report
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
-from lam_ros.ros.startup import create_or_refuse
+from lam_ros.ros.startup import run_node
 
 NOT_FAULTS = (safety.SENT, safety.DISABLED, safety.UNCONFIRMED_POSITION, WAITING,
               DEADMAN_RELEASED, TAKEN_OVER)
@@ -325,24 +323,8 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args=None) -> int:
-    exit_with_parent()
-    rclpy.init(args=args)
-    node = create_or_refuse(PolicyNode, "policy_node", (PolicyLoadError, ValueError))
-    if node is None:  # a bad model, profile or parameter, said in one line
-        return 1
-    # One thread. rclpy 9.1's MultiThreadedExecutor re-queues tasks that have not started yet
-    # and spins holding the GIL (ros2/rclpy#1452): measured here, it froze every Python thread
-    # of the process for up to 2 s, where the single-threaded executor never stalled.
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # A bad model, profile or parameter is said in one line, exit code 1.
+    return run_node(PolicyNode, "policy_node", (PolicyLoadError, ValueError), args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Topics: the profile's joint states, cameras and command topic, plus the
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import sys
@@ -32,6 +31,7 @@ from lam_ros.data.bag_writer import BagError, TopicSpec, free_disk_mb
 from lam_ros.data.recording import EpisodeRecorder
 from lam_ros.launcher import exit_with_parent
 from lam_ros.ros import qos
+from lam_ros.ros.convert import message_class
 from lam_ros.ros.diagnostics import ERROR, WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
@@ -88,11 +88,6 @@ class RecorderConfig:
         bad = [t for t in self.topics_when_present if t and not t.startswith("/")]
         if bad:
             raise ValueError(f"topics_when_present must be absolute topic names, got {bad}")
-
-
-def message_class(msgtype: str):
-    package, _, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
 class RecorderNode(Node):

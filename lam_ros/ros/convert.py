@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,3 +78,10 @@ def trajectory_command(names: Sequence[str], points: Sequence[tuple[float, np.nd
         point.time_from_start = sec_to_duration(t)
         msg.points.append(point)
     return msg
+
+
+def message_class(msgtype: str):
+    """The Python class of a ROS 2 message type name as the graph reports it
+    (``sensor_msgs/msg/Image``)."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)

@@ -33,11 +33,20 @@ def run_node(factory: Callable[[], Node], name: str,
     node = create_or_refuse(factory, name, errors)
     if node is None:
         return 1
+    spin_until_stopped(node)
+    return 0
+
+
+def spin_until_stopped(node: Node) -> None:
+    """Spins ``node`` on one thread until Ctrl-C or SIGTERM, then destroys it and shuts rclpy
+    down. One thread: rclpy 9.1's MultiThreadedExecutor re-queues tasks that have not started
+    yet and spins holding the GIL (ros2/rclpy#1452); measured in policy_node, it froze every
+    Python thread of the process for up to 2 s, where the single-threaded executor never
+    stalled."""
     try:
-        rclpy.spin(node)
+        rclpy.spin(node)  # a SingleThreadedExecutor
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
