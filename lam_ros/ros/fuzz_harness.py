@@ -310,12 +310,17 @@ def _fuzz(fuzzer: Fuzzer, nodes: NodeGroup, profile, per_node: int, rate_hz: flo
 
 
 def _check_answers(fuzzer: Fuzzer, nodes: NodeGroup, report: FuzzReport) -> None:
-    """Every node still answers: services, and teleop jogs on a valid joystick."""
+    """Every node still answers: services, teleop jogs on a valid joystick, and the recorder
+    keeps a clean episode of the robot's traffic (fuzzed buttons may have discarded every
+    episode of the fuzz itself)."""
+    stop = (SetBool, "/recorder_node/stop", SetBool.Request(data=True))
     for srv_type, name, request in ((SetBool, "/policy_node/enable", SetBool.Request(data=False)),
-                                    (Trigger, "/sim_node/reset", Trigger.Request()),
-                                    (SetBool, "/recorder_node/stop", SetBool.Request(data=True))):
+                                    (Trigger, "/sim_node/reset", Trigger.Request()), stop,
+                                    (Trigger, "/recorder_node/start", Trigger.Request()), stop):
         if _call(fuzzer, srv_type, name, request, lambda: None) is None:
             report.unanswered.append(name)
+        if name == "/recorder_node/start":
+            time.sleep(1.0)  # the robot's joint states and images flow all the time
     teleop = fuzzer.checkers["teleop_node"]
     before, config = teleop.count, TeleopConfig()
     deadline = time.monotonic() + 10.0
