@@ -51,6 +51,7 @@ class TrainResult:
     onnx_max_abs_diff: float
     episodes: int
     frames: int
+    idle_frames_cut: int  # still ticks left out of the demonstrations (data/idle.py)
     history: list[dict] = field(default_factory=list)
 
 
@@ -189,6 +190,8 @@ def train_policy(config: TrainConfig) -> TrainResult:
     summary = {"task": task,
                "episodes": len(conversion.episodes), "train_episodes": train_set.n_episodes,
                "frames": len(train_set) + (len(val_set) if val_set else 0),
+               "idle_frames_cut": sum(e.report.get("idle_ticks_cut", 0)
+                                      for e in conversion.episodes),
                "steps": loop["step"],
                "val_l1": loop["history"][-1]["val_l1"] if loop["history"] else None,
                "parameters": count_parameters(parts.core),
@@ -215,4 +218,5 @@ def finish(parts: Parts, config: TrainConfig, profile: RobotProfile, out_dir: Pa
         val_l1=float("nan") if summary["val_l1"] is None else summary["val_l1"],
         train_l1=loop["train_l1"],
         onnx_max_abs_diff=exported.max_abs_diff if exported else float("nan"),
-        episodes=summary["episodes"], frames=summary["frames"], history=loop["history"])
+        episodes=summary["episodes"], frames=summary["frames"],
+        idle_frames_cut=summary["idle_frames_cut"], history=loop["history"])

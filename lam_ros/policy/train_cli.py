@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
+    parser.add_argument("--keep-idle", action="store_true",
+                        help="train on idle ticks too (by default the still time before the "
+                             "first motion and after the last is cut, and pauses are shortened "
+                             "to --max-pause)")
+    parser.add_argument("--max-pause", type=float, default=DEFAULTS["max_pause_s"],
+                        metavar="S", help="longest pause kept in a demonstration, seconds")
     parser.add_argument("--split", default=DEFAULTS["split"], metavar="SPEC",
                         help="split long bags into episodes: gap:TOPIC:SECONDS (TOPIC silent "
                              "longer than SECONDS), topic:TOPIC (std_msgs/Bool true while an "
@@ -74,7 +80,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         policy_options=dict(args.policy_option), steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
-        resume=args.resume, include_failed=args.include_failed,
+        resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
+        max_pause_s=args.max_pause,
         allow_profile_mismatch=args.allow_profile_mismatch, split=args.split,
         progress=not args.no_progress)
 
@@ -82,7 +89,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def summary_lines(result: TrainResult) -> list[str]:
     val = "n/a (no validation episodes)" if math.isnan(result.val_l1) else f"{result.val_l1:.4f}"
     return [
-        f"episodes: {result.episodes}  frames: {result.frames}  steps: {result.steps}",
+        f"episodes: {result.episodes}  frames: {result.frames} (idle frames cut: "
+        f"{result.idle_frames_cut})  steps: {result.steps}",
         f"train time: {result.train_seconds:.1f} s  samples/s: {result.samples_per_s:.0f}  "
         f"data wait: {100 * result.data_wait_share:.1f}% of step time",
         f"val L1 (EMA, robot units: rad / m): {val}",

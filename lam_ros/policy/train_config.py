@@ -45,6 +45,10 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     include_failed: bool = False
+    # Idle ticks (data/idle.py) are cut: before the first motion, after the last, and every
+    # pause beyond max_pause_s. keep_idle trains on the recording as it is.
+    keep_idle: bool = False
+    max_pause_s: float = 0.5
     allow_profile_mismatch: bool = False  # train on episodes recorded for another profile
     # How long bags split into episodes (data/episode_split.py): gap:TOPIC:SECONDS,
     # topic:TOPIC or times:FILE; "" = one episode per bag
@@ -59,7 +63,8 @@ class TrainConfig:
                     "parity_frames"):
             if getattr(self, key) < 1:
                 raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("minutes", "warmup_steps", "shift_pad", "weight_decay", "state_noise"):
+        for key in ("minutes", "warmup_steps", "shift_pad", "weight_decay", "state_noise",
+                    "max_pause_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key} must be >= 0, got {getattr(self, key)}")
         if not 0 < self.lr < 1:

@@ -4,6 +4,8 @@ of the export's parity check."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -12,6 +14,7 @@ from lam_ros.core.profile import RobotProfile
 from lam_ros.data.cache import ConversionResult, convert_dataset
 from lam_ros.data.dataset import ACTION_MASK, EpisodeDataset, split_by_episode
 from lam_ros.data.episode_split import parse_split
+from lam_ros.data.idle import trim_idle
 from lam_ros.policy.distributed import is_main, rank0_first
 from lam_ros.policy.families.base import NormalizedBatch
 from lam_ros.policy.model import Normalizer, random_shift, to_float_nchw
@@ -20,8 +23,8 @@ from lam_ros.policy.train_config import TrainConfig
 
 def load_data(config: TrainConfig, profile: RobotProfile,
               ) -> tuple[ConversionResult, EpisodeDataset, EpisodeDataset | None]:
-    """Converted episodes (cached), split by episode into training and validation sets. Rank 0
-    converts first; the other ranks then read its cache entries."""
+    """Converted episodes (cached), idle ticks cut unless kept, split by episode into training
+    and validation sets. Rank 0 converts first; the other ranks then read its cache entries."""
     def convert():
         return convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
                                include_failed=config.include_failed,
@@ -30,6 +33,9 @@ def load_data(config: TrainConfig, profile: RobotProfile,
                                progress=config.progress and is_main())
 
     conversion = rank0_first(convert, "convert the data")
+    if not config.keep_idle:
+        conversion = replace(conversion, episodes=[
+            trim_idle(e, profile.control_hz, config.max_pause_s) for e in conversion.episodes])
     train, val = split_by_episode(conversion.episodes, config.val_fraction, config.seed)
     val_set = EpisodeDataset(val, config.chunk) if val else None
     return conversion, EpisodeDataset(train, config.chunk), val_set
