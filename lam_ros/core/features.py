@@ -11,6 +11,12 @@ ACTIONS = "actions"  # float32 [batch, chunk, n_joints], absolute joint targets,
 IMAGE_PREFIX = "image_"  # uint8 [batch, H, W, 3] RGB per camera, at the profile's size
 
 
+# Who sent the commands (std_msgs/String, one with every command): "policy" or "teleop". The
+# recorder logs it; training tells the policy's own actions from a person's corrections by it.
+COMMAND_SOURCE_TOPIC = "/command_source"
+POLICY_SOURCE, TELEOP_SOURCE = "policy", "teleop"
+
+
 def image_key(camera_name: str) -> str:
     return f"{IMAGE_PREFIX}{camera_name}"
 

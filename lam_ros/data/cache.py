@@ -18,6 +18,7 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from lam_ros.data.episode_segments import BagEpisodes, convert_bag
 from lam_ros.data.episode_split import SplitError, SplitRule
 from lam_ros.data.sync import SyncedEpisode, SyncSettings
 
-CONVERSION_VERSION = 4  # bump when the conversion's output changes meaning
+CONVERSION_VERSION = 5  # bump when the conversion's output changes meaning
 
 
 class ConversionWarning(UserWarning):
@@ -81,6 +82,8 @@ def save_entry(path: Path, bag: BagEpisodes) -> None:
         arrays.update({f"{i}_stamps_ns": episode.stamps_ns,
                        f"{i}_joint_positions": episode.joint_positions,
                        f"{i}_actions": episode.actions, f"{i}_kept": episode.kept})
+        if episode.policy_ticks is not None:
+            arrays[f"{i}_policy_ticks"] = episode.policy_ticks
         arrays.update({f"{i}_image_{name}": frames for name, frames in episode.images.items()})
     reports = [episode.report for episode in bag.episodes]
     tmp = path.with_suffix(".tmp.npz")
@@ -97,7 +100,8 @@ def load_entry(path: Path) -> BagEpisodes:
             images = {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
             bag.episodes.append(SyncedEpisode(
                 data[f"{i}_stamps_ns"], data[f"{i}_joint_positions"], data[f"{i}_actions"],
-                images, data[f"{i}_kept"], report))
+                images, data[f"{i}_kept"], report,
+                data[f"{i}_policy_ticks"] if f"{i}_policy_ticks" in data.files else None))
     return bag
 
 
@@ -153,33 +157,40 @@ def check_recorded_profile(episode_dirs: list[Path], profile: RobotProfile,
                   stacklevel=3)
 
 
-def convert_dataset(data_dir: str | Path, profile: RobotProfile, *,
+def convert_dataset(data_dir: str | Path | Sequence[str | Path], profile: RobotProfile, *,
                     settings: SyncSettings | None = None, cache_dir: str | Path | None = None,
                     include_failed: bool = False, progress: bool = True,
                     allow_profile_mismatch: bool = False,
                     split: SplitRule | None = None) -> ConversionResult:
-    """Every usable episode under ``data_dir`` (each bag, or each segment of it by ``split``),
-    converted or loaded from the cache; episodes recorded for another profile are refused (see
-    ``check_recorded_profile``)."""
+    """Every usable episode under ``data_dir`` (one folder or several: each bag, or each segment
+    of it by ``split``), converted or loaded from the cache; episodes recorded for another
+    profile are refused (see ``check_recorded_profile``)."""
     settings = settings or SyncSettings.for_rate(profile.control_hz)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    episode_dirs, left_out = select_episodes(data_dir, include_failed)
+    roots = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+    episode_dirs, left_out = [], {}
+    for root in roots:
+        chosen, left = select_episodes(root, include_failed)
+        episode_dirs += chosen
+        left_out.update(left)
     check_recorded_profile(episode_dirs, profile, allow_profile_mismatch)
     result = ConversionResult([], [], left_out)
     for episode_dir in episode_dirs:
         if notes := fact_notes(read_custom_data(episode_dir)):
             result.notes[str(episode_dir)] = notes
             warnings.warn(f"{episode_dir}: {'; '.join(notes)}", ConversionWarning, stacklevel=2)
-    for unusable, why in find_unusable_dirs(data_dir).items():
-        _skip(result, str(unusable), why)
+    for root in roots:
+        for unusable, why in find_unusable_dirs(root).items():
+            _skip(result, str(unusable), why)
     began = time.perf_counter()
     for episode_dir in tqdm(episode_dirs, desc="converting bags", unit="bag",
                             disable=not progress):
         _add_bag(result, episode_dir, profile, settings, cache, split)
     result.seconds = time.perf_counter() - began
     if not result.episodes:
-        raise EpisodeBagError(f"no usable episodes under {data_dir} (skipped: {result.skipped})")
+        raise EpisodeBagError(f"no usable episodes under {', '.join(map(str, roots))} "
+                              f"(skipped: {result.skipped})")
     return result
 
 

@@ -2,7 +2,8 @@
 
 Every kept frame is a sample: its camera images (uint8 HWC), joint positions, and the chunk of
 actions starting at that tick. Chunks running past the episode end repeat the last action and
-carry a mask that is False there, so the loss ignores the padding.
+carry a mask that is False there, so the loss ignores the padding. Per-tick weights (see
+``data/corrections.py``) make ``draw`` pick samples in proportion to them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ ACTION_MASK = "action_mask"  # bool [batch, chunk]: False where the chunk ran pa
 class EpisodeDataset(Dataset):
     """Samples from a list of synchronized episodes; ``batch(indices)`` gathers many at once."""
 
-    def __init__(self, episodes: Sequence[SyncedEpisode], chunk: int):
+    def __init__(self, episodes: Sequence[SyncedEpisode], chunk: int,
+                 weights: Sequence[np.ndarray] | None = None):
+        """``weights``: float [T] per episode (None: every tick counts the same)."""
         if not episodes:
             raise ValueError("EpisodeDataset needs at least one episode")
         if chunk < 1:
@@ -39,6 +42,13 @@ class EpisodeDataset(Dataset):
         self.episode_end = torch.from_numpy(np.repeat(ends, lengths))  # exclusive, per tick
         kept = np.concatenate([e.kept for e in episodes])
         self.sample_ticks = torch.from_numpy(np.flatnonzero(kept))
+        self.sample_weights = None  # None: uniform
+        if weights is not None:
+            per_tick = np.concatenate(weights)[kept]
+            if not per_tick.sum() > 0:
+                raise ValueError("every training sample has weight 0")
+            if np.ptp(per_tick) > 0:
+                self.sample_weights = torch.from_numpy(per_tick.astype(np.float64))
         self.n_episodes = len(episodes)
 
     def __len__(self) -> int:
@@ -46,6 +56,13 @@ class EpisodeDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.batch(torch.tensor([index])).items()}
+
+    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` sample indices, at random in proportion to the samples' weights."""
+        if self.sample_weights is None:
+            return torch.randint(0, len(self), (count,), generator=generator)
+        return torch.multinomial(self.sample_weights, count, replacement=True,
+                                 generator=generator)
 
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """images ``image_<cam>`` uint8 [B, H, W, 3], ``state`` [B, J], ``actions`` [B, chunk, J],

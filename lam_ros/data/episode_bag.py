@@ -8,7 +8,8 @@ a warning; it is never read as silently empty. Joint states and commands holding
 dropped, with one warning line per episode saying how many (a dropped command leaves the one
 before it in force). A message that cannot be used (a missing joint, an undecodable image) is a
 fault kept with its receive time: it fails the episode it falls in (``read_episode``: the whole
-bag), so the other episodes of a split bag still convert.
+bag), so the other episodes of a split bag still convert. Where the bag holds /command_source,
+its samples say which commands the policy sent (a correction episode) and which a person did.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from lam_ros.core import commands
+from lam_ros.core import commands, features
 from lam_ros.core.joint_merge import JointStateMerge, StaleSourceError
 from lam_ros.core.joints import reorder_by_name
 from lam_ros.core.profile import CameraSpec, CommandGroup, RobotProfile
@@ -35,6 +36,7 @@ from lam_ros.data.sync import NS, Stream
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+STRING = "std_msgs/msg/String"
 JOINT_STATE = "sensor_msgs/msg/JointState"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", COMPRESSED_IMAGE)
 # Receive and header clocks further apart than this are different clocks (wall vs sim time).
@@ -56,6 +58,8 @@ class RawEpisode:
     warnings: list[str] = field(default_factory=list)
     faults: list[tuple[int, str]] = field(default_factory=list)  # (receive ns, why unusable)
     split_samples: TopicSamples | None = None  # the split rule's topic, when it reads one
+    # /command_source by receive time: 1.0 where the policy sent the commands, 0.0 a person
+    policy_sources: Stream | None = None
 
     @property
     def success(self) -> bool:
@@ -232,14 +236,18 @@ def _read_bag(episode_dir: Path, profile: RobotProfile, split_topic: str) -> Raw
     answered: dict[str, list[int]] = {g.name: [] for g in profile.command_groups}
     images: dict[str, list] = {c.name: [] for c in profile.cameras}
     non_finite: dict[str, list[int]] = {"joint state": [], "command": []}  # receive times
+    sources: list[tuple[int, bool]] = []  # (receive ns, the policy sent the commands)
     last_joint_stamp = -1
-    topics = {*expected, split_topic} - {""}
+    topics = {*expected, split_topic, features.COMMAND_SOURCE_TOPIC} - {""}
     # The reader yields messages in receive order (log time, then file order).
     for topic, msgtype, log_ns, raw in iter_raw_messages(episode_dir, topics, warnings):
         if topic == split_topic:
             data = (TYPESTORE.deserialize_cdr(raw, msgtype).data if msgtype in MARKER_TYPES
                     else None)
             split_samples.add(msgtype, log_ns, data)
+        if topic == features.COMMAND_SOURCE_TOPIC and msgtype == STRING:
+            data = TYPESTORE.deserialize_cdr(raw, msgtype).data
+            sources.append((log_ns, data == features.POLICY_SOURCE))
         if topic not in expected:
             continue
         if msgtype not in expected[topic]:
@@ -302,9 +310,13 @@ def _read_bag(episode_dir: Path, profile: RobotProfile, split_topic: str) -> Raw
         if not faults:
             raise
         raise EpisodeBagError(f"{exc}; {faults_reason(faults, span_ns[0])}") from None
+    policy_sources = None
+    if sources:
+        times = np.array([t for t, _ in sources], np.int64)
+        policy_sources = Stream(times, np.array([p for _, p in sources], np.float32), times)
     return RawEpisode(episode_dir, dict(info.get("custom_data") or {}), span_ns,
                       joint_stream, join_groups(profile, group_streams), image_streams,
-                      warnings, faults, split_samples)
+                      warnings, faults, split_samples, policy_sources)
 
 
 def join_groups(profile: RobotProfile, streams: list[Stream]) -> Stream:

@@ -74,7 +74,8 @@ def synchronize_segment(raw: RawEpisode, segment: Segment, profile: RobotProfile
     episode = synchronize(
         cut(raw.joint_positions, profile.joint_state_topics),
         cut(raw.commands, [g.topic for g in profile.command_groups]),
-        {c.name: cut(raw.images[c.name], [c.topic]) for c in profile.cameras}, settings)
+        {c.name: cut(raw.images[c.name], [c.topic]) for c in profile.cameras}, settings,
+        raw.policy_sources)
     if episode.n_kept == 0:
         why = episode.report["dropped_because"] or "the topics do not overlap in time"
         raise EpisodeBagError(f"no usable frames after synchronization "

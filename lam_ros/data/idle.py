@@ -60,4 +60,6 @@ def trim_idle(episode: SyncedEpisode, control_hz: float, max_pause_s: float) -> 
     return replace(episode, stamps_ns=episode.stamps_ns[keep],
                    joint_positions=episode.joint_positions[keep], actions=episode.actions[keep],
                    images={name: frames[keep] for name, frames in episode.images.items()},
-                   kept=episode.kept[keep], report=report)
+                   kept=episode.kept[keep], report=report,
+                   policy_ticks=None if episode.policy_ticks is None
+                   else episode.policy_ticks[keep])

@@ -3,7 +3,9 @@
 For each tick: the latest image at or before it (within a tolerance, else the frame is dropped),
 joint positions linearly interpolated, and the action is the command in force at the tick (the
 latest command at or before it). The grid starts once every stream has data. Actions are kept
-for every tick, dropped or not, so action chunks never skip over a dropped frame.
+for every tick, dropped or not, so action chunks never skip over a dropped frame. Given who sent
+the commands (/command_source by receive time), each tick says whether the command in force came
+from the policy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NS = 1_000_000_000
+SOURCE_SLACK_NS = 20_000_000  # a command's /command_source arrives within this of the command
 
 
 @dataclass
@@ -59,6 +62,9 @@ class SyncedEpisode:
     images: dict[str, np.ndarray]  # uint8 [T, H, W, 3]; dropped ticks hold a stale frame
     kept: np.ndarray  # bool [T]: tick usable as an observation
     report: dict = field(default_factory=dict)
+    # bool [T]: the command in force came from the policy (a correction episode's own part);
+    # None: a demonstration, every command from a person (or a script)
+    policy_ticks: np.ndarray | None = None
 
     @property
     def n_kept(self) -> int:
@@ -106,8 +112,10 @@ def interpolate(stream: Stream, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def synchronize(joints: Stream, commands: Stream, images: dict[str, Stream],
-                settings: SyncSettings) -> SyncedEpisode:
-    """The episode resampled on the control grid, with a report of what was kept and why not."""
+                settings: SyncSettings, policy_sources: Stream | None = None) -> SyncedEpisode:
+    """The episode resampled on the control grid, with a report of what was kept and why not.
+    ``policy_sources``: 1.0 at the receive times at which the policy said it sent the commands,
+    0.0 where a person did."""
     # A command stays in force until the next one, so commands start the grid but never end it.
     ticks = control_grid([joints, *images.values()], settings.control_hz,
                          not_before_ns=int(commands.stamps_ns[0]))
@@ -125,7 +133,14 @@ def synchronize(joints: Stream, commands: Stream, images: dict[str, Stream],
         reasons[f"image_{name} older than tolerance"] += int((stale & keep).sum())
         keep &= ~stale
         frames[name] = stream.values[np.maximum(index, 0)]
-    actions = commands.values[np.maximum(latest_at_or_before(commands.stamps_ns, ticks), 0)]
+    in_force = np.maximum(latest_at_or_before(commands.stamps_ns, ticks), 0)
+    actions = commands.values[in_force]
+    policy_ticks = None
+    if policy_sources is not None and len(policy_sources) and commands.log_ns is not None:
+        # The source goes out with each command, so it may arrive a moment after it.
+        said = latest_at_or_before(policy_sources.stamps_ns,
+                                   commands.log_ns[in_force] + SOURCE_SLACK_NS)
+        policy_ticks = (said >= 0) & (policy_sources.values[np.maximum(said, 0)] > 0.5)
     report = {
         "ticks": int(len(ticks)),
         "frames_kept": int(keep.sum()),
@@ -134,5 +149,7 @@ def synchronize(joints: Stream, commands: Stream, images: dict[str, Stream],
         "topics": {"joint_states": topic_health(joints), "command": topic_health(commands),
                    **{f"image_{n}": topic_health(s) for n, s in images.items()}},
     }
+    if policy_ticks is not None:
+        report["policy_ticks"] = int(policy_ticks.sum())
     return SyncedEpisode(ticks, positions.astype(np.float32), actions.astype(np.float32),
-                         frames, keep, report)
+                         frames, keep, report, policy_ticks)

@@ -22,7 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, Joy
 from std_srvs.srv import SetBool
 
-from lam_ros.core import safety
+from lam_ros.core import features, safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
@@ -139,7 +139,8 @@ class PolicyNode(LifecycleNode):
                                             self.on_joint_positions,
                                             self.config.stale_after_periods)
         self.input_topics[JOINTS] = self.joint_states.topic
-        self.commands = CommandPublisher(self, profile, managed=True, source="policy")
+        self.commands = CommandPublisher(self, profile, managed=True,
+                                         source=features.POLICY_SOURCE)
         self.diagnostics = Diagnostics(self, "policy", profile.name,
                                        self.config.diagnostics_period_s, self.diagnostics_report)
         if self.config.autostart:

@@ -48,7 +48,7 @@ class RecorderConfig:
     profile: str = field(default="", metadata={
         "help": "robot profile name or YAML path (required: no robot is implied)"})
     topics_when_present: tuple[str, ...] = field(default=(
-        "/joy", "/clock", "/command_source"), metadata={
+        "/joy", "/clock", features.COMMAND_SOURCE_TOPIC), metadata={
         "help": "further topics, recorded once they have a publisher (type from the graph)"})
     min_free_disk_mb: float = field(default=500.0, metadata={
         "help": "end the episode as failed when free disk falls below this"})

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_srvs.srv import SetBool, Trigger
 
-from lam_ros.core import teleop, teleop_driver
+from lam_ros.core import features, teleop, teleop_driver
 from lam_ros.core.profile import load_profile
 from lam_ros.core.teleop import EpisodeCalls, TeleopConfig, TeleopMapper
 from lam_ros.core.teleop_driver import TeleopDriver
@@ -43,7 +43,7 @@ class TeleopNode(Node):
         self.driver = TeleopDriver(self.profile, Kinematics(self.profile))
         self.hold_reason = ""  # the operator's intent's reason to hold at the last tick
         self.reported_ik_failures = 0  # at the previous /diagnostics report
-        self.commands = CommandPublisher(self, self.profile, source="teleop")
+        self.commands = CommandPublisher(self, self.profile, source=features.TELEOP_SOURCE)
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
         JointStateInput(self, self.messages, self.profile, self._on_joint_positions)

@@ -40,6 +40,14 @@ def save_checkpoint(path: Path, modules: dict[str, torch.nn.Module],
     tmp.replace(path)  # a killed run leaves the previous checkpoint intact
 
 
+def load_weights(tensors: dict[str, torch.Tensor], modules: dict[str, torch.nn.Module]) -> None:
+    """Each module's tensors from a checkpoint's (``load_file``), by the module's name."""
+    for name, module in modules.items():
+        prefix = f"{name}."
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                if k.startswith(prefix)})
+
+
 def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module],
                     optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restores modules and optimizer in place; returns the saved counters."""
@@ -48,10 +56,7 @@ def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module],
     tensors = load_file(str(path))
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
-    for name, module in modules.items():
-        prefix = f"{name}."
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
-                                if k.startswith(prefix)})
+    load_weights(tensors, modules)
     optimizer_meta = json.loads(metadata["optimizer"])
     state: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -27,7 +27,13 @@ from lam_ros.policy.families.base import masked_l1
 from lam_ros.policy.model import count_parameters
 from lam_ros.policy.train_config import TrainConfig, TrainingError
 from lam_ros.policy.training_data import load_data, normalized_batch, recorded_task
-from lam_ros.policy.training_outputs import CHECKPOINT, export, resume, save_progress
+from lam_ros.policy.training_outputs import (
+    CHECKPOINT,
+    export,
+    init_from,
+    resume,
+    save_progress,
+)
 from lam_ros.policy.training_state import Parts, build_parts
 
 __all__ = ["CHECKPOINT", "TrainConfig", "TrainResult", "TrainingError", "build_parts",
@@ -110,8 +116,7 @@ def train_step(parts: Parts, config: TrainConfig, step: int,
     """One optimizer step; returns the step's figures for the log (``l1_robot_units``, ``loss``
     and the family's loss terms) and the seconds spent fetching data."""
     fetch_began = time.perf_counter()
-    indices = torch.randint(0, len(parts.train_set), (config.batch_size,),
-                            generator=parts.generator)
+    indices = parts.train_set.draw(config.batch_size, parts.generator)
     raw = parts.train_set.batch(indices)
     fetch_seconds = time.perf_counter() - fetch_began
     batch = normalized_batch(raw, parts.normalizer, parts.core.shapes.camera_names, parts.device,
@@ -185,6 +190,8 @@ def train_policy(config: TrainConfig) -> TrainResult:
     conversion, train_set, val_set = load_data(config, profile)
     task = recorded_task(conversion)  # before training: mixed tasks are refused at once
     parts = build_parts(config, profile, train_set, val_set, rank, device)
+    if config.init_from and not config.resume:
+        init_from(parts, config.init_from)
     counters = resume(parts, config, out_dir) if config.resume else {}
     loop = run_loop(parts, config, out_dir, counters.get("step", 0), counters)
     summary = {"task": task,

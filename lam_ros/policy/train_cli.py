@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 
+from lam_ros.data.corrections import CorrectionWeights
 from lam_ros.policy.export import ExportError
 from lam_ros.policy.families import FAMILIES
 from lam_ros.policy.train import TrainConfig, TrainResult, is_main, train_policy
@@ -21,7 +22,9 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder of episode bags (searched down)")
+    parser.add_argument("--data", required=True, nargs="+", metavar="DIR",
+                        help="folder(s) of episode bags (searched down): demonstrations, and "
+                             "correction episodes (the policy drove, a person took over)")
     parser.add_argument("--out", required=True, help="output folder, e.g. models/<name>")
     parser.add_argument("--profile", required=True,
                         help="robot profile (name in config/robots or YAML path) the episodes "
@@ -45,6 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=DEFAULTS["cache_dir"],
                         help="converted-episode cache (default ~/.cache/lam_ros/episodes)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    parser.add_argument("--init-from", default="", metavar="MODEL_DIR",
+                        help="start from a trained policy's folder (its checkpoint; same policy "
+                             "family and options), e.g. to learn from corrections")
+    weights = CorrectionWeights()
+    parser.add_argument("--human-weight", type=float, default=weights.human,
+                        help="how much a person's ticks in a correction episode count")
+    parser.add_argument("--policy-weight", type=float, default=weights.policy,
+                        help="how much the policy's own ticks in a correction episode count")
+    parser.add_argument("--before-takeover", type=float, default=weights.before_takeover_s,
+                        metavar="S", help="seconds of policy ticks before each take-over that "
+                                          "count zero (the policy was going wrong)")
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
     parser.add_argument("--keep-idle", action="store_true",
@@ -76,12 +90,15 @@ def policy_option(text: str) -> tuple[str, object]:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        data_dir=args.data, out_dir=args.out, profile=args.profile, policy=args.policy,
+        data_dir=args.data[0], more_data=tuple(args.data[1:]), out_dir=args.out,
+        profile=args.profile, policy=args.policy,
         policy_options=dict(args.policy_option), steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
-        max_pause_s=args.max_pause,
+        max_pause_s=args.max_pause, init_from=args.init_from,
+        correction_weights=CorrectionWeights(args.human_weight, args.policy_weight,
+                                             args.before_takeover),
         allow_profile_mismatch=args.allow_profile_mismatch, split=args.split,
         progress=not args.no_progress)
 

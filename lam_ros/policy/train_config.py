@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lam_ros.data.corrections import CorrectionWeights
 from lam_ros.data.episode_split import parse_split
 from lam_ros.policy.families import DEFAULT_FAMILY, family
 
@@ -45,6 +46,11 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     include_failed: bool = False
+    more_data: tuple[str, ...] = ()  # further episode folders (a correction round's, say)
+    # A finished run's folder (its checkpoint) to continue from: same family and config; its
+    # weights and normalization are the start, the optimizer and schedule begin anew.
+    init_from: str = ""
+    correction_weights: CorrectionWeights = field(default_factory=CorrectionWeights)
     # Idle ticks (data/idle.py) are cut: before the first motion, after the last, and every
     # pause beyond max_pause_s. keep_idle trains on the recording as it is.
     keep_idle: bool = False

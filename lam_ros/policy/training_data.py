@@ -12,6 +12,7 @@ import torch
 from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
 from lam_ros.data.cache import ConversionResult, convert_dataset
+from lam_ros.data.corrections import tick_weights
 from lam_ros.data.dataset import ACTION_MASK, EpisodeDataset, split_by_episode
 from lam_ros.data.episode_split import parse_split
 from lam_ros.data.idle import trim_idle
@@ -26,7 +27,8 @@ def load_data(config: TrainConfig, profile: RobotProfile,
     """Converted episodes (cached), idle ticks cut unless kept, split by episode into training
     and validation sets. Rank 0 converts first; the other ranks then read its cache entries."""
     def convert():
-        return convert_dataset(config.data_dir, profile, cache_dir=config.cache_dir or None,
+        return convert_dataset([config.data_dir, *config.more_data], profile,
+                               cache_dir=config.cache_dir or None,
                                include_failed=config.include_failed,
                                allow_profile_mismatch=config.allow_profile_mismatch,
                                split=parse_split(config.split),
@@ -38,7 +40,9 @@ def load_data(config: TrainConfig, profile: RobotProfile,
             trim_idle(e, profile.control_hz, config.max_pause_s) for e in conversion.episodes])
     train, val = split_by_episode(conversion.episodes, config.val_fraction, config.seed)
     val_set = EpisodeDataset(val, config.chunk) if val else None
-    return conversion, EpisodeDataset(train, config.chunk), val_set
+    weights = [tick_weights(e.policy_ticks, len(e.stamps_ns), profile.control_hz,
+                            config.correction_weights) for e in train]
+    return conversion, EpisodeDataset(train, config.chunk, weights), val_set
 
 
 def recorded_task(conversion: ConversionResult) -> str:

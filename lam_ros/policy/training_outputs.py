@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 from lam_ros.core.profile import RobotProfile
 from lam_ros.policy.card import PolicyCard
-from lam_ros.policy.checkpoint import load_checkpoint, save_checkpoint
+from lam_ros.policy.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from lam_ros.policy.distributed import is_main
 from lam_ros.policy.export import ExportResult, export_policy
 from lam_ros.policy.families import family
@@ -39,12 +39,12 @@ def save_progress(parts: Parts, out_dir: Path, step: int, elapsed: float,
         save_checkpoint(out_dir / CHECKPOINT, _modules(parts), parts.optimizer, counters)
 
 
-def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
-    """Counters of the checkpoint in ``out_dir`` after loading it into ``parts``; ValueError when
-    it holds another policy family or config than this run builds."""
-    path = out_dir / CHECKPOINT
+def _same_policy_checkpoint(parts: Parts, out_dir: Path, option: str) -> Path:
+    """``out_dir``'s checkpoint; FileNotFoundError without one, ValueError when it holds another
+    policy family or config than this run builds."""
+    path = Path(out_dir) / CHECKPOINT
     if not path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        raise FileNotFoundError(f"{option}: no checkpoint at {path}")
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -53,8 +53,25 @@ def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
     saved_kind = saved.get("policy", "conv")
     saved_config = family(saved_kind).make_config(saved.get("policy_config", {}))
     if (saved_kind, saved_config) != (parts.core.kind, parts.core.config):
-        raise ValueError(f"--resume: {path} holds a {saved_kind!r} policy with {saved_config}; "
+        raise ValueError(f"{option}: {path} holds a {saved_kind!r} policy with {saved_config}; "
                          f"this run builds {parts.core.kind!r} with {parts.core.config}")
+    return path
+
+
+def init_from(parts: Parts, model_dir: str) -> None:
+    """Starts from a finished run's EMA weights and its normalization (the statistics those
+    weights learned under), for the model and its EMA alike; the optimizer starts anew."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(_same_policy_checkpoint(parts, Path(model_dir), "--init-from")))
+    ema = {f"model.{k[len('ema.'):]}": v for k, v in tensors.items() if k.startswith("ema.")}
+    load_weights({**tensors, **ema}, _modules(parts))
+
+
+def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
+    """Counters of the checkpoint in ``out_dir`` after loading it into ``parts``; ValueError when
+    it holds another policy family or config than this run builds."""
+    path = _same_policy_checkpoint(parts, out_dir, "--resume")
     counters = load_checkpoint(path, _modules(parts), parts.optimizer)
     if dist.is_initialized():  # only rank 0's stream was saved: every rank reseeds alike
         parts.generator.manual_seed(config.seed * 1000 + dist.get_rank() + 7919 * counters["step"])

@@ -17,11 +17,11 @@ from rclpy.node import Node
 from std_msgs.msg import Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
+from lam_ros.core import features
 from lam_ros.core.profile import CommandGroup, RobotProfile
 from lam_ros.ros import qos
 from lam_ros.ros.convert import float64_command, sec_to_stamp, trajectory_command
 
-COMMAND_SOURCE = "/command_source"
 MESSAGE_CLASSES = {"float64_multi_array": Float64MultiArray, "joint_trajectory": JointTrajectory,
                    "float64": Float64}
 
@@ -48,7 +48,8 @@ class CommandPublisher:
                                qos.command(profile.control_period)))
                        for group in profile.command_groups]
         self.source = String(data=source)
-        self.source_publisher = create(String, COMMAND_SOURCE, 10) if source else None
+        self.source_publisher = (create(String, features.COMMAND_SOURCE_TOPIC, 10) if source
+                                 else None)
 
     def publish(self, positions: np.ndarray, decided_at_s: float) -> None:
         """Joint targets (profile order) decided for ROS time ``decided_at_s``: every group's
