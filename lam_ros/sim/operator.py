@@ -144,6 +144,26 @@ class JoystickOperator:
         self.moved.append((now_s, self.sticks * speed if self.deadman else np.zeros(4)))
         return frame
 
+    def take_over(self, now_s: float, holding: bool) -> None:
+        """Start steering mid-task, from wherever the hand is (a correction of a policy): with
+        the object in hand, lift and carry it; without, open the gripper and go for it. The
+        time limit counts from here; pressing START is left out (the episode is running)."""
+        self.begun, self.outcome, self.deadman = True, "", False
+        self.seen.clear()
+        self.moved.clear()
+        self.sticks[:] = 0.0
+        self.grasp_tries, self.place_target = 0, None
+        self.start_s = self.wait_until = now_s
+        self.pause_until = -math.inf
+        if not holding:
+            self._press(self.mapping.gripper_open_button)
+        self._enter(LIFT if holding else APPROACH, now_s)
+
+    def holding(self, hand: np.ndarray, held: Pose) -> bool:
+        """The held object's grasp spot is at the grasp point ``hand``."""
+        spot = held.position + np.array([0.0, 0.0, self.task.grasp_above_centre])
+        return bool(np.linalg.norm(spot - hand) <= LOST_GRASP_M)
+
     def _expected_motion(self, now: float) -> np.ndarray:
         """How far (x, y, z, yaw) the sticks moved the hand since the state it reacts to."""
         motion = np.zeros(4)
@@ -254,8 +274,7 @@ class JoystickOperator:
         self._enter(phase, now)
 
     def _holding(self, view: Seen) -> bool:
-        spot = view.held.position + np.array([0.0, 0.0, self.task.grasp_above_centre])
-        return bool(np.linalg.norm(spot - view.hand) <= LOST_GRASP_M)
+        return self.holding(view.hand, view.held)
 
     def _retry_grasp(self, now: float) -> None:
         self.grasp_tries += 1

@@ -102,13 +102,16 @@ def trajectory(profile: RobotProfile, ticks: int, seed: int) -> np.ndarray:
 def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, seed: int = 0,
                   success: bool = True, joint_order: list[str] | None = None,
                   image_encoding: str = "rgb8", joint_hz_multiple: int = 2,
-                  nan_joint_ticks=(), nan_command_ticks=()) -> np.ndarray:
+                  nan_joint_ticks=(), nan_command_ticks=(),
+                  sources: list[str] | None = None) -> np.ndarray:
     """One episode at the profile's control rate; returns the commanded targets [ticks, J].
 
     Joint states come ``joint_hz_multiple`` times per tick (the state lags the command by one
     tick, as a robot does), images once per tick, commands once per tick (receive time = tick).
     ``joint_order`` lists joint_states names in another order (extra joints allowed).
     At ``nan_joint_ticks`` / ``nan_command_ticks`` one value of the state / command is not finite.
+    ``sources`` (one per tick, "policy" or "teleop") go out on /command_source after each command,
+    as CommandPublisher sends them.
     """
     period = int(NS / profile.control_hz)
     camera = profile.cameras[0]
@@ -125,6 +128,8 @@ def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, 
                    writer.add_connection(group.topic, MESSAGE_TYPES[group.interface],
                                          typestore=TYPESTORE))
                   for group in profile.command_groups]
+        source = (writer.add_connection(features.COMMAND_SOURCE_TOPIC, "std_msgs/msg/String",
+                                        typestore=TYPESTORE) if sources else None)
         for k in range(ticks):
             stamp = start + k * period
             state = targets[max(k - 1, 0)].copy()
@@ -144,6 +149,8 @@ def write_episode(episode_dir: Path, profile: RobotProfile, *, ticks: int = 40, 
                    image(stamp, scene(targets[k], camera.width), image_encoding))
             for group, slots, connection in groups:
                 _write(writer, connection, stamp, group_command(group, stamp, target[slots]))
+            if source is not None:
+                _write(writer, source, stamp + 100_000, T["std_msgs/msg/String"](data=sources[k]))
         writer.set_custom_data(features.EPISODE_SUCCESS, "true" if success else "false")
         writer.set_custom_data(features.EPISODE_TASK, "synthetic")
         writer.set_custom_data(features.EPISODE_PROFILE, profile.name)

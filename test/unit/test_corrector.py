@@ -1,0 +1,60 @@
+"""The simulated person who corrects a policy, in the world without ROS (PyBullet)."""
+
+import numpy as np
+import pytest
+
+from lam_ros.core.profile import load_profile
+from lam_ros.core.teleop import TeleopConfig
+from lam_ros.sim.corrector import CorrectingOperator
+from lam_ros.sim.episode import run_correction_episode
+from lam_ros.sim.expert import ScriptedExpert
+from lam_ros.sim.tasks import get_task
+from lam_ros.sim.world import TabletopWorld
+
+TASK = "pick_place_random"
+
+
+@pytest.fixture(scope="module")
+def world():
+    profile = load_profile("panda_sim")
+    world = TabletopWorld(profile, task=TASK)
+    yield world
+    world.close()
+
+
+def correct(world, seed, policy_for):
+    mapping = TeleopConfig(profile=world.profile.name)
+    person = CorrectingOperator(world.profile, get_task(TASK), "careful", seed, 60.0,
+                                mapping=mapping)
+    return run_correction_episode(world, person, seed, policy_for(world), mapping)
+
+
+def expert_policy(world):
+    expert = ScriptedExpert(world.profile, TASK)
+    return lambda q: expert.act(q, world.held_pose(), world.goal_pose())
+
+
+def test_a_policy_that_does_the_task_is_left_alone(world):
+    for seed in (3, 4):
+        episode = correct(world, seed, expert_policy)
+        assert (episode.outcome, episode.success, episode.takeovers) == ("success", True, 0)
+        assert episode.human_s == 0.0 and set(episode.sources) == {"policy"}
+
+
+def test_a_policy_that_stands_still_is_taken_over_and_the_person_finishes_the_task(world):
+    episode = correct(world, 3, lambda w: lambda q: w.command.copy())
+    assert (episode.outcome, episode.success) == ("success", True)
+    assert episode.takeovers >= 1 and episode.human_s > 5.0
+    # The person waits a while before stepping in, and gives the policy the arm back once the
+    # object is in hand (then takes over again: this policy never moves).
+    first_teleop = episode.sources.index("teleop")
+    assert first_teleop >= 25  # 10 Hz: at least 2.5 s of watching
+    assert "policy" in episode.sources[first_teleop:]
+
+
+def test_a_policy_heading_the_wrong_way_is_taken_over(world):
+    def drifting(w):
+        return lambda q: w.command + np.r_[0.02, np.zeros(len(q) - 1)]
+
+    episode = correct(world, 4, drifting)
+    assert episode.takeovers >= 1 and episode.success
