@@ -25,6 +25,8 @@ COMMANDS = [
     ("train", "lam_ros.policy.train_cli", "train a policy from episode bags and export ONNX"),
     ("export", "lam_ros.commands.export", "write episode bags as a dataset for another trainer"),
     ("evaluate", "lam_ros.commands.evaluate", "closed-loop evaluation in simulation via ROS"),
+    ("improve", "lam_ros.commands.improve",
+     "learn from corrections: a simulated person corrects the policy, retrain, evaluate"),
     ("launch", "lam_ros.commands.launch", "start a node set (sim, record, policy) without ros2"),
     ("bench", "lam_ros.commands.bench", "run a benchmark from bench/"),
 ]

@@ -10,6 +10,12 @@ With ``--operator joystick`` the graph is record.launch.py's, with a simulated p
 messages, and teleop_node starts, stops and discards episodes through the recorder's services
 when the person presses START, A, B or BACK. For each seed the sim is reset and a new person
 begins; the episode ends when the person pressed its last button.
+
+With ``--policy MODEL`` the episodes are corrections: policy_node drives (enabled for each
+seed), and the simulated person watches (operator_node ``mode: correct``) and takes over with
+the deadman when the policy goes wrong; policy_node yields to teleop_node at once
+(``takeover_button``) and resumes when the person lets go. Every command carries its source on
+/command_source, which the recorder logs, so training knows which ticks a person drove.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from tqdm import tqdm
 
 from lam_ros.core.commands import profile_topics
 from lam_ros.core.profile import load_profile
+from lam_ros.core.teleop import TeleopConfig
 from lam_ros.launcher import NodeExited, NodeGroup, NodeSpec
 from lam_ros.ros import qos
 from lam_ros.ros.sim_session import SessionError, SimSession, make_context, wait_for_services
 from lam_ros.sim.config import SIM_PROFILE
+from lam_ros.sim.corrector import CORRECT, DEMONSTRATE
 from lam_ros.sim.operator import DEFAULT_STYLE, STYLES
 from lam_ros.sim.seeds import demo_seeds
 from lam_ros.sim.tasks import DEFAULT_TASK, TASKS, get_task
@@ -56,6 +64,7 @@ class RecordSimConfig:
     wall_limit_s: float = 300.0  # a hung graph ends the episode
     operator: str = EXPERT  # who drives: the scripted expert or a simulated joystick person
     style: str = DEFAULT_STYLE  # the joystick person's style
+    policy: str = ""  # policy.onnx the person corrects (joystick only); "" = the person drives
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -64,6 +73,10 @@ class RecordSimConfig:
             raise ValueError(f"--operator must be {EXPERT} or {JOYSTICK}, got {self.operator!r}")
         if self.style not in STYLES:
             raise ValueError(f"--style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        if self.policy and self.operator != JOYSTICK:
+            raise ValueError("--policy needs --operator joystick: a person corrects a policy")
+        if self.policy and not Path(self.policy).is_file():
+            raise ValueError(f"--policy: no such file {self.policy}")
         get_task(self.task)
         demo_seeds(self.episodes, self.seed_offset)  # raises naming the bad range
 
@@ -84,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "simulated person with a gamepad through teleop_node")
     parser.add_argument("--style", choices=sorted(STYLES), default=DEFAULT_STYLE,
                         help="the joystick person's style")
+    parser.add_argument("--policy", default="", metavar="MODEL",
+                        help="record corrections: this policy.onnx drives and the joystick "
+                             "person takes over when it goes wrong")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,8 +135,13 @@ def node_specs(config: RecordSimConfig) -> list[NodeSpec]:
         sim["lockstep_timeout_s"] = IDLE_STEP_S
         drivers = [NodeSpec("operator_node", use_sim_time=True, params={
                        **robot, **task, "style": config.style,
-                       "time_limit_s": config.time_limit_s}),
+                       "time_limit_s": config.time_limit_s,
+                       "mode": CORRECT if config.policy else DEMONSTRATE}),
                    NodeSpec("teleop_node", params=robot, use_sim_time=True)]
+        if config.policy:
+            drivers.append(NodeSpec("policy_node", use_sim_time=True, params={
+                **robot, "model": str(Path(config.policy).resolve()),
+                "takeover_button": TeleopConfig(profile=config.profile).deadman_button}))
     return [NodeSpec("sim_node", params=sim), *drivers,
             NodeSpec("recorder_node", use_sim_time=True, params={
                 **robot, "data_root": str(Path(config.data).resolve()), "task": config.task})]
@@ -188,7 +209,7 @@ def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
     person = OperatorSession(sim) if config.operator == JOYSTICK else None
     outcomes = []
     try:
-        sim.wait_ready(timeout_s=60.0, with_policy=False, check=nodes.check)
+        sim.wait_ready(timeout_s=60.0, with_policy=bool(config.policy), check=nodes.check)
         session.wait_ready(recorded_topics(config.profile), timeout_s=60.0, check=nodes.check)
         if person is not None:
             wait_for_services((person.begin,), 60.0, nodes.check)
@@ -220,10 +241,15 @@ def record_joystick_episode(session: RecorderSession, person: OperatorSession,
                             config: RecordSimConfig) -> tuple[int, bool, str]:
     """A new person on a freshly reset sim; returns once it pressed its last button and the
     recorder closed (or discarded) the episode teleop_node started for it."""
+    correcting = bool(config.policy)
+    if correcting:
+        session.sim.set_policy_enabled(False)
     session.set_seed(seed)
     session.sim.set_parameter("operator_node", "seed", int(seed))
     session.sim.reset(seed)
     session.trigger(person.begin, Trigger.Request())
+    if correcting:
+        session.sim.set_policy_enabled(True)
     deadline = time.monotonic() + config.wall_limit_s
     while not (person.status.get("seed") == seed and person.status.get("finished")
                and not session.status.get("recording", True)):
@@ -233,6 +259,10 @@ def record_joystick_episode(session: RecorderSession, person: OperatorSession,
                                f"{config.wall_limit_s:.0f} s of wall time "
                                f"(status {person.status}, recorder {session.status})")
         time.sleep(0.02)
+    if correcting:
+        session.sim.set_policy_enabled(False)
+        tqdm.write(f"seed {seed}: {person.status.get('takeovers', 0)} take-over(s), the person "
+                   f"drove {person.status.get('human_s', 0.0):.1f} s")
     outcome = person.status["outcome"]
     return seed, outcome == "success", outcome
 

@@ -1,5 +1,9 @@
 """operator_node: a simulated person with a gamepad, in place of the `joy` node.
 
+``mode: demonstrate`` (``sim/operator.py``): the person does the task. ``mode: correct``
+(``sim/corrector.py``): the person watches a policy do it and takes over (deadman) when it goes
+wrong, for policy_node (``takeover_button``) to yield to teleop_node.
+
 Reads /joint_states and the simulator's privileged object poses and task success; every control
 period of (sim) time it publishes the sensor_msgs/Joy a person would (``sim/operator.py``) on
 /joy, for teleop_node to act on: teleop drives the robot and calls the recorder on the episode
@@ -33,6 +37,7 @@ from lam_ros.ros.joint_states import JointStateInput
 from lam_ros.ros.params import declare_config
 from lam_ros.ros.startup import run_node
 from lam_ros.sim.config import SIM_PROFILE
+from lam_ros.sim.corrector import CORRECT, DEMONSTRATE, CorrectingOperator
 from lam_ros.sim.operator import DEFAULT_STYLE, STYLES, JoyFrame, JoystickOperator, idle_frame
 from lam_ros.sim.tasks import DEFAULT_TASK, get_task
 
@@ -43,6 +48,9 @@ class OperatorConfig:
     task: str = field(default=DEFAULT_TASK, metadata={"help": "simulated task (sim/tasks.py)"})
     style: str = field(default=DEFAULT_STYLE, metadata={
         "help": f"the person: {', '.join(STYLES)}"})
+    mode: str = field(default=DEMONSTRATE, metadata={
+        "help": f"{DEMONSTRATE}: the person does the task; {CORRECT}: the person watches a "
+                "policy do it and takes over when it goes wrong"})
     seed: int = field(default=0, metadata={"help": "the person the next ~/begin starts"})
     time_limit_s: float = field(default=60.0, metadata={
         "help": "sim seconds after which the person gives up and presses B"})
@@ -55,6 +63,8 @@ class OperatorConfig:
 
     def __post_init__(self) -> None:
         get_task(self.task)
+        if self.mode not in (DEMONSTRATE, CORRECT):
+            raise ValueError(f"mode must be {DEMONSTRATE} or {CORRECT}, got {self.mode!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
         for name in ("time_limit_s", "diagnostics_period_s"):
@@ -70,7 +80,7 @@ class OperatorNode(Node):
         self.task = get_task(self.config.task)
         self.kinematics = Kinematics(self.profile)
         self.mapping = TeleopConfig(profile=self.profile.name)
-        self.operator: JoystickOperator | None = None
+        self.operator: JoystickOperator | CorrectingOperator | None = None
         self.operator_seed = -1  # the seed the current person began with
         self.joints: np.ndarray | None = None
         self.objects = None
@@ -99,9 +109,9 @@ class OperatorNode(Node):
             self.objects = held_and_goal(msg)
 
     def _on_begin(self, request: Trigger.Request, response: Trigger.Response):
-        self.operator = JoystickOperator(self.profile, self.task, self.config.style,
-                                         self.config.seed, self.config.time_limit_s,
-                                         self.kinematics, self.mapping)
+        person = CorrectingOperator if self.config.mode == CORRECT else JoystickOperator
+        self.operator = person(self.profile, self.task, self.config.style, self.config.seed,
+                               self.config.time_limit_s, self.kinematics, self.mapping)
         self.operator_seed = self.config.seed
         response.success = True
         response.message = f"a {self.config.style} person, seed {self.config.seed}"
@@ -117,9 +127,11 @@ class OperatorNode(Node):
                                  self.success)
         self._publish(frame, now.to_msg())
         if operator is not None:
-            self.status.publish(String(data=json.dumps({
-                "seed": self.operator_seed, "phase": operator.phase,
-                "outcome": operator.outcome, "finished": operator.finished})))
+            status = {"seed": self.operator_seed, "phase": operator.phase,
+                      "outcome": operator.outcome, "finished": operator.finished}
+            if isinstance(operator, CorrectingOperator):
+                status.update(takeovers=operator.takeovers, human_s=round(operator.human_s, 3))
+            self.status.publish(String(data=json.dumps(status)))
 
     def diagnostics_report(self) -> Report:
         operator = self.operator

@@ -25,6 +25,7 @@ from lam_ros.kinematics import Kinematics
 from lam_ros.sim.operator import CARRY, JoyFrame, JoystickOperator, OperatorStyle, idle_frame
 from lam_ros.sim.tasks import Pose, Task
 
+DEMONSTRATE, CORRECT = "demonstrate", "correct"  # what a simulated person does (operator_node)
 PATIENCE_S = 3.0  # sim seconds without progress before the person steps in
 MIN_PROGRESS_M = 0.02
 WRONG_WAY_M = 0.05
