@@ -4,10 +4,14 @@ teleop_node drives, the operator lets go and policy_node drives again (issue: co
 Both nodes command the same robot; /command_source says who sent each command. The switch must
 be clean: never both in the same stretch, teleop's first command within a period or so of the
 policy's last, and the policy's first command after the release within the velocity limit of
-where teleop left the arm.
+where teleop left the arm. The operator's START and A buttons record the episode through the
+real recorder_node, and the bag, converted for training, labels the policy's ticks and the
+operator's.
 """
 
+import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -22,6 +26,9 @@ from std_srvs.srv import SetBool
 from waiting import wait_for
 
 from lam_ros.core.teleop import TeleopConfig
+from lam_ros.data.bag_info import find_episodes
+from lam_ros.data.cache import convert_dataset
+from lam_ros.launcher import NodeGroup, NodeSpec
 from lam_ros.nodes.policy_node import PolicyNode
 from lam_ros.nodes.teleop_node import TeleopNode
 from lam_ros.policy.controller import TAKEN_OVER
@@ -47,8 +54,18 @@ class Robot(Node):
         self.sources: list[str] = []
         self.create_subscription(String, "/command_source",
                                  lambda m: self.sources.append(m.data), 10)
+        self.recorder: dict = {}
+        self.create_subscription(String, "/recorder_node/status",
+                                 lambda m: setattr(self, "recorder", json.loads(m.data)),
+                                 qos.STATUS)
         self.enable = self.create_client(SetBool, "/policy_node/enable")
         self.create_timer(0.02, self.publish)
+
+    def press(self, button):
+        """Down for a few pad messages (teleop acts on the rising edge), then up."""
+        self.buttons[button] = 1
+        time.sleep(0.1)
+        self.buttons[button] = 0
 
     def on_command(self, command):
         self.positions = command
@@ -69,6 +86,9 @@ def runs(sources):
 
 def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
     teleop_config = TeleopConfig(profile=profile.name)
+    recorder = NodeGroup([NodeSpec("recorder_node", params={
+        "data_root": str(tmp_path / "data"), "task": "takeover", "status_period_s": 0.2,
+        "profile": profile.name})], log_dir=tmp_path / "logs").start()
     policy = PolicyNode(context=rclpy_context, parameter_overrides=[
         Parameter("model", value=str(hold_model(tmp_path / "hold.onnx", profile))),
         Parameter("profile", value=profile.name),
@@ -83,11 +103,18 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
+        wait_for(lambda: robot.recorder.get("recording") is False or recorder.dead(),
+                 timeout=60, what="the recorder's status")
         assert robot.enable.wait_for_service(timeout_sec=10)
         future = robot.enable.call_async(SetBool.Request(data=True))
         wait_for(future.done, what="~/enable")
         wait_for(lambda: robot.sources.count("policy") >= 5, what="the policy driving")
         controller = policy.controller  # destroying the node releases it
+        wait_for(lambda: "/command_source" in robot.recorder.get("topics", ()), timeout=30,
+                 what="the recorder subscribed to /command_source")
+        robot.press(teleop_config.start_button)  # the operator starts an episode
+        wait_for(lambda: robot.recorder.get("recording"), timeout=30, what="recording")
+        time.sleep(1.0)  # the policy drives a while in the episode
 
         robot.buttons[teleop_config.deadman_button] = 1  # the operator takes over...
         robot.axes[teleop_config.axis_z] = 1.0  # ...and lifts the hand
@@ -99,11 +126,16 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
         robot.buttons[teleop_config.deadman_button] = 0  # ...and hands back
         handed_back = len(robot.topics.commands)
         wait_for(lambda: robot.sources[-5:] == ["policy"] * 5, what="the policy again")
+        time.sleep(1.0)
+        robot.press(teleop_config.stop_success_button)  # the operator ends it: success
+        wait_for(lambda: robot.recorder.get("recording") is False, timeout=30,
+                 what="the episode closed")
     finally:
         executor.shutdown()
         spinner.join(timeout=5)
         for node in (policy, teleop, robot):
             node.destroy_node()
+        recorder.stop()
 
     assert runs(robot.sources) == ["policy", "teleop", "policy"]  # never both at once
     _, _, max_step = limits(profile)
@@ -113,8 +145,19 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
     assert sum(controller.safety.fault_counts.values()) == 0
     assert controller.takeovers == 1
 
+    # The bag labels both: converted for training, the ticks run policy, operator, policy.
+    episodes = find_episodes(tmp_path / "data" / "takeover")
+    assert len(episodes) == 1
+    episode = convert_dataset(tmp_path / "data", profile, cache_dir=tmp_path / "cache",
+                              progress=False).episodes[0]
+    assert episode.policy_ticks is not None
+    labels = ["policy" if p else "teleop" for p in episode.policy_ticks]
+    assert runs(labels) == ["policy", "teleop", "policy"], labels
+    assert labels.count("teleop") >= 5 and labels.count("policy") >= 10
+
 
 def limits(profile):
     lower = np.array([j.lower for j in profile.joints])
     upper = np.array([j.upper for j in profile.joints])
     return lower, upper, np.array([j.max_velocity for j in profile.joints]) / profile.control_hz
+
