@@ -66,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=20, help="correction episodes a round")
     parser.add_argument("--train-minutes", type=float, default=5.0,
                         help="training budget a round (continuing from the last policy)")
+    parser.add_argument("--train-steps", type=int, default=100_000,
+                        help="step budget a round (whichever of the two ends first)")
     parser.add_argument("--eval-episodes", type=int, default=50,
                         help="held-out seeds each policy is evaluated on (0: none)")
     parser.add_argument("--time-limit", type=float, default=0.0, dest="time_limit_s",
@@ -120,7 +122,7 @@ def improve(args: argparse.Namespace) -> list[RoundResult]:
         result = train_policy(replace(
             base, data_dir=args.data[0], more_data=(*args.data[1:], *corrections),
             out_dir=str(folder / "model"), init_from=str(model.parent),
-            minutes=args.train_minutes, steps=100_000, resume=False,
+            minutes=args.train_minutes, steps=args.train_steps, resume=False,
             cache_dir=args.cache_dir or base.cache_dir, progress=True))
         model = Path(result.model_path)
         results.append(RoundResult(
