@@ -91,14 +91,20 @@ def test_the_bag_says_which_ticks_the_policy_commanded(correction_data):
         [e.policy_ticks is None for e in conversion.episodes]
 
 
+def base_run(root, tmp_path, steps: int) -> TrainConfig:
+    """A conv policy trained ``steps`` steps on the demonstrations, in tmp_path/base."""
+    base = TrainConfig(data_dir=str(root / "demos"), out_dir=str(tmp_path / "base"),
+                       profile=str(root / TINY_PROFILE_FILE), steps=steps, batch_size=8,
+                       eval_every=steps, checkpoint_every=steps, cache_dir=str(root / "cache"),
+                       val_fraction=0.0, progress=False)
+    train_policy(base)
+    return base
+
+
 def test_training_continues_from_a_trained_policy_on_demonstrations_and_corrections(
         correction_data, tmp_path):
     root, _ = correction_data
-    base = TrainConfig(data_dir=str(root / "demos"), out_dir=str(tmp_path / "base"),
-                       profile=str(root / TINY_PROFILE_FILE), steps=6, batch_size=8,
-                       eval_every=6, checkpoint_every=6, cache_dir=str(root / "cache"),
-                       val_fraction=0.0, progress=False)
-    train_policy(base)
+    base = base_run(root, tmp_path, steps=6)
     before = load_file(str(tmp_path / "base" / CHECKPOINT))
     tuned = TrainConfig(**{**base.__dict__, "out_dir": str(tmp_path / "tuned"), "steps": 1,
                            "lr": 1e-9, "warmup_steps": 0,
@@ -119,11 +125,7 @@ def test_training_continues_from_a_trained_policy_on_demonstrations_and_correcti
 
 def test_init_from_refuses_another_policy_family(correction_data, tmp_path):
     root, _ = correction_data
-    base = TrainConfig(data_dir=str(root / "demos"), out_dir=str(tmp_path / "base"),
-                       profile=str(root / TINY_PROFILE_FILE), steps=2, batch_size=8,
-                       eval_every=2, checkpoint_every=2, cache_dir=str(root / "cache"),
-                       val_fraction=0.0, progress=False)
-    train_policy(base)
+    base = base_run(root, tmp_path, steps=2)
     other = TrainConfig(**{**base.__dict__, "out_dir": str(tmp_path / "flow"), "policy": "flow",
                            "init_from": str(tmp_path / "base")})
     with pytest.raises(ValueError, match="--init-from.*'conv' policy"):
