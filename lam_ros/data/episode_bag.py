@@ -14,6 +14,8 @@ its samples say which commands the policy sent (a correction episode) and which 
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -74,12 +76,23 @@ def faults_reason(faults: list[tuple[int, str]], bag_start_ns: int) -> str:
 
 
 def _bag_dirs(data_dir: str | Path, pattern: str) -> list[Path]:
-    """Folders under ``data_dir`` holding ``pattern``, except quarantined episodes."""
+    """Folders under ``data_dir`` holding ``pattern``, except quarantined episodes. Linked
+    folders are followed (a folder of links to chosen episodes is a data set), each once."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"data directory {root} does not exist")
-    return sorted({p.parent for p in root.rglob(pattern)
-                   if not any(part.endswith(QUARANTINE_SUFFIX) for part in p.parts)})
+    found, seen = set(), set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree
+            subfolders.clear()
+            continue
+        seen.add(real)
+        if any(part.endswith(QUARANTINE_SUFFIX) for part in Path(folder).parts):
+            continue
+        if fnmatch.filter(files, pattern):
+            found.add(Path(folder))
+    return sorted(found)
 
 
 def find_episode_dirs(data_dir: str | Path) -> list[Path]:

@@ -134,6 +134,18 @@ def test_data_dir_may_hold_episode_dirs_directly(tmp_path, profile):
                                    progress=False).episodes) == 2
 
 
+def test_a_folder_of_links_to_chosen_episodes_is_a_data_set(tmp_path, profile):
+    for i in range(3):
+        write_episode(tmp_path / "all" / f"episode_{i:06d}", profile, ticks=5)
+    chosen = tmp_path / "chosen" / "task"
+    chosen.mkdir(parents=True)
+    for i in (0, 2):
+        (chosen / f"episode_{i:06d}").symlink_to(tmp_path / "all" / f"episode_{i:06d}")
+    (chosen / "loop").symlink_to(tmp_path / "chosen")  # a link back up is followed once
+    assert [p.name for p in find_episode_dirs(tmp_path / "chosen")] == [
+        "episode_000000", "episode_000002"]
+
+
 def _joints_on(clock_offset_ns):
     stamps = np.arange(10, 20) * 100_000_000
     return Stream(stamps, np.zeros((10, 1)), stamps - clock_offset_ns)
