@@ -27,6 +27,7 @@ from lam_ros.data.corrections import CorrectionWeights
 from lam_ros.launcher import NodeExited
 from lam_ros.policy.card import embedded_card
 from lam_ros.policy.train import TrainConfig, train_policy
+from lam_ros.policy.train_cli import add_correction_weight_arguments, correction_weights
 from lam_ros.ros.sim_session import SessionError
 from lam_ros.sim.operator import DEFAULT_STYLE, STYLES
 
@@ -75,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", choices=sorted(STYLES), default=DEFAULT_STYLE,
                         help="the simulated person's style")
     parser.add_argument("--cache-dir", default="", help="converted-episode cache")
+    add_correction_weight_arguments(parser)
     parser.add_argument("--skip-base-eval", action="store_true",
                         help="do not evaluate the starting policy (round 0)")
 
@@ -123,7 +125,8 @@ def improve(args: argparse.Namespace) -> list[RoundResult]:
             base, data_dir=args.data[0], more_data=(*args.data[1:], *corrections),
             out_dir=str(folder / "model"), init_from=str(model.parent),
             minutes=args.train_minutes, steps=args.train_steps, resume=False,
-            cache_dir=args.cache_dir or base.cache_dir, progress=True))
+            cache_dir=args.cache_dir or base.cache_dir, progress=True,
+            correction_weights=correction_weights(args)))
         model = Path(result.model_path)
         results.append(RoundResult(
             k, str(model), len(outcomes), sum(ok for _, ok, _ in outcomes), takeovers,

@@ -51,14 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default="", metavar="MODEL_DIR",
                         help="start from a trained policy's folder (its checkpoint; same policy "
                              "family and options), e.g. to learn from corrections")
-    weights = CorrectionWeights()
-    parser.add_argument("--human-weight", type=float, default=weights.human,
-                        help="how much a person's ticks in a correction episode count")
-    parser.add_argument("--policy-weight", type=float, default=weights.policy,
-                        help="how much the policy's own ticks in a correction episode count")
-    parser.add_argument("--before-takeover", type=float, default=weights.before_takeover_s,
-                        metavar="S", help="seconds of policy ticks before each take-over that "
-                                          "count zero (the policy was going wrong)")
+    add_correction_weight_arguments(parser)
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
     parser.add_argument("--keep-idle", action="store_true",
@@ -76,6 +69,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-profile-mismatch", action="store_true",
                         help="train on episodes recorded with another profile hash (knowingly)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_correction_weight_arguments(parser: argparse.ArgumentParser) -> None:
+    weights = CorrectionWeights()
+    parser.add_argument("--human-weight", type=float, default=weights.human,
+                        help="how much a person's ticks in a correction episode count")
+    parser.add_argument("--policy-weight", type=float, default=weights.policy,
+                        help="how much the policy's own ticks in a correction episode count")
+    parser.add_argument("--before-takeover", type=float, default=weights.before_takeover_s,
+                        metavar="S", help="seconds of policy ticks before each take-over that "
+                                          "count zero (the policy was going wrong)")
+
+
+def correction_weights(args: argparse.Namespace) -> CorrectionWeights:
+    return CorrectionWeights(args.human_weight, args.policy_weight, args.before_takeover)
 
 
 def policy_option(text: str) -> tuple[str, object]:
@@ -97,8 +105,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
         max_pause_s=args.max_pause, init_from=args.init_from,
-        correction_weights=CorrectionWeights(args.human_weight, args.policy_weight,
-                                             args.before_takeover),
+        correction_weights=correction_weights(args),
         allow_profile_mismatch=args.allow_profile_mismatch, split=args.split,
         progress=not args.no_progress)
 
