@@ -152,8 +152,17 @@ class SimSession:
         clients = [self._reset] + ([self._enable] if with_policy else [])
         wait_for_services(clients, timeout_s, check)
 
-    def set_policy_enabled(self, enabled: bool) -> None:
-        response = self.call(self._enable, SetBool.Request(data=enabled))
+    def set_policy_enabled(self, enabled: bool, attempts: int = 3) -> None:
+        """Asks again when no answer comes: the request is idempotent, and a response can be
+        lost while the two ends are still discovering each other on a loaded machine (seen:
+        "did not answer in 10.0 s" on the first call after the service appeared)."""
+        for attempt in range(attempts):
+            try:
+                response = self.call(self._enable, SetBool.Request(data=enabled))
+                break
+            except SessionError:
+                if attempt == attempts - 1:
+                    raise
         if not response.success:
             raise SessionError(f"policy_node refused enable={enabled}: {response.message}")
 
