@@ -1,6 +1,8 @@
 """A simulated person watching a policy drive, who takes over with the gamepad when it goes wrong.
 
-It presses START (the recorder starts the episode), then watches the task's progress from what it
+After a moment (as a person, and so teleop_node has seen an untouched pad before the first
+press: it acts on presses, not on a button found down) it presses START (the recorder starts
+the episode), then watches the task's progress from what it
 saw ``reaction_s`` ago: the hand's distance to the object while the object is not in the hand,
 the object's distance to its goal while it is, across the table and in height apart (a lift
 is neither). When neither has shrunk by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls
@@ -47,9 +49,10 @@ class CorrectingOperator:
         # (t, (across, height), holding, placed, success)
         self.seen: deque[tuple[float, np.ndarray, bool, bool, bool]] = deque()
         self.progress: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, distance, holding)
-        self.presses: deque[int] = deque([self.mapping.start_button])
+        self.presses: deque[int] = deque()
         self.held_button: int | None = None
-        self.start_s: float | None = None
+        self.start_s: float | None = None  # when the person presses START
+        self.started = False
         self.in_control = False
         self.takeovers = 0
         self.human_s = 0.0
@@ -73,7 +76,12 @@ class CorrectingOperator:
     def act(self, now_s: float, joint_positions: np.ndarray, held: Pose, goal: Pose,
             success: bool) -> JoyFrame:
         if self.start_s is None:
-            self.start_s = now_s
+            self.start_s = now_s + self.driver.rng.uniform(*self.style.idle_before_s)
+        if now_s < self.start_s:
+            return idle_frame()
+        if not self.started:
+            self.started = True
+            self.presses.append(self.mapping.start_button)
         if self.in_control and self.last_s is not None:
             self.human_s += now_s - self.last_s
         self.last_s = now_s
