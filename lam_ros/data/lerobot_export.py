@@ -48,6 +48,8 @@ EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.par
 # second frame is LeRobot's own setting, for fast random access.
 VIDEO = {"codec": "h264", "pix_fmt": "yuv420p", "g": 2, "crf": 18, "preset": "medium"}
 INDEX_FEATURES = ("frame_index", "episode_index", "index", "task_index")  # int64 per row
+# The keys of one column in the data-frame metadata pyarrow keeps for pandas (its format).
+FRAME_COLUMN_KEYS = ("name", "field_name", "pandas_type", "numpy_type", "metadata")
 
 
 @dataclass(frozen=True)
@@ -267,13 +269,13 @@ def _write_tasks(path: Path, task_index: dict[str, int]) -> None:
     with a ``task_index`` column, so the table carries that index in pandas' metadata."""
     table = pa.table({"task_index": pa.array(list(task_index.values()), pa.int64()),
                       "task": pa.array(list(task_index), pa.string())})
-    pandas_metadata = {"index_columns": ["task"], "column_indexes": [], "columns": [
-        {"name": name, "field_name": name, "pandas_type": pandas_type, "numpy_type": numpy_type,
-         "metadata": None}
-        for name, pandas_type, numpy_type in (("task_index", "int64", "int64"),
-                                              ("task", "unicode", "object"))]}
+    columns = [dict(zip(FRAME_COLUMN_KEYS, (name, name, frame_type, numpy_type, None),
+                        strict=True))
+               for name, frame_type, numpy_type in (("task_index", "int64", "int64"),
+                                                    ("task", "unicode", "object"))]
+    index = {"index_columns": ["task"], "column_indexes": [], "columns": columns}
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(pandas_metadata)}), path)
+    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(index)}), path)
 
 
 def _write_json(path: Path, data: dict) -> None:
