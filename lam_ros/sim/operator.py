@@ -35,6 +35,8 @@ from lam_ros.sim.tasks import Pose, Task, wrap_quarter_turn, yaw_of
 N_AXES, N_BUTTONS = 6, 15  # the joy node's layout for the default pad (see core/teleop.py)
 TRIGGER_REST = 1.0  # SDL reports an untouched trigger as +1
 LOST_GRASP_M = 0.04  # grasp point to the held object's grasp spot: beyond this, not held
+EASE_IN = 2.0  # near the table (going down to grasp or place) a person moves this much slower
+SETTLED_M = 0.001  # the hand moved less than this between two states seen: it stopped
 CLOSE_S, OPEN_S = 1.0, 0.8  # seconds a person waits for the fingers after pressing X / Y
 
 # Phases, in order. Each moving phase has a target for the grasp point and the hand's yaw.
@@ -108,6 +110,7 @@ class JoystickOperator:
         self.rng = np.random.default_rng(seed)
         self.time_limit_s = time_limit_s
         self.seen: deque[Seen] = deque()
+        self.before_view: Seen | None = None  # the state seen just before the one reacted to
         self.moved: deque[tuple[float, np.ndarray]] = deque()  # (time, velocity asked since)
         self.phase = IDLE
         self.phase_since = 0.0
@@ -123,6 +126,8 @@ class JoystickOperator:
         self.outcome = ""  # "success" | "failure" | "discard" once decided
         self.wait_until = self.rng.uniform(*self.style.idle_before_s)
         self.begun = False  # START pressed
+        # Decided up front, so that the seed alone says whether the episode ends with BACK.
+        self.will_discard = bool(self.rng.random() < self.style.discard_chance)
 
     # -- the decision loop -------------------------------------------------------------------
 
@@ -131,7 +136,7 @@ class JoystickOperator:
         hand, quaternion = self.kinematics.forward(np.asarray(joint_positions, dtype=float))
         self.seen.append(Seen(now_s, hand, yaw_of(quaternion), held, goal, success))
         while len(self.seen) > 1 and self.seen[1].time_s <= now_s - self.style.reaction_s:
-            self.seen.popleft()
+            self.before_view = self.seen.popleft()
         view = self.seen[0]
         while self.moved and self.moved[0][0] < view.time_s:
             self.moved.popleft()
@@ -150,6 +155,7 @@ class JoystickOperator:
         time limit counts from here; pressing START is left out (the episode is running)."""
         self.begun, self.outcome, self.deadman = True, "", False
         self.seen.clear()
+        self.before_view = None
         self.moved.clear()
         self.sticks[:] = 0.0
         self.grasp_tries, self.place_target = 0, None
@@ -214,21 +220,37 @@ class JoystickOperator:
         tolerance = np.array([self.style.tolerance_m] * 3 + [self.style.tolerance_yaw])
         if np.all(np.abs(error) <= tolerance):
             self.sticks[:] = 0.0
-            self._arrived(now)
+            if self.phase not in (DESCEND, LOWER) or self._settled(view):
+                self._arrived(now)
             return
         c = self.mapping
         speed = np.array([c.linear_speed_mps] * 3 + [c.yaw_speed_rps])
-        wanted = np.clip(error / (speed * self.style.horizon_s), -1.0, 1.0)
-        # A person moves the largest errors first: over the object before going down.
+        near_contact = self.phase in (DESCEND, LOWER)
+        horizon = self.style.horizon_s * (EASE_IN if near_contact else 1.0)
+        wanted = np.clip(error / (speed * horizon), -1.0, 1.0)
+        # A person moves the largest errors first: over the object before going down, and up
+        # out of a hand that went too deep before moving sideways (not to push the object).
         urgency = np.abs(error) / tolerance
         if self.phase in (APPROACH, CARRY):
             urgency[2] *= 0.1 if np.linalg.norm(error[:2]) > 3 * self.style.tolerance_m else 1
+        if near_contact and error[2] > tolerance[2]:
+            urgency[2] = np.inf
         chosen = np.argsort(-urgency)[:self.style.max_axes]
         sticks = np.zeros(4)
         for axis in chosen:
             if abs(error[axis]) > tolerance[axis]:
                 sticks[axis] = self._deflect(wanted[axis])
         self.sticks = sticks
+
+    def _settled(self, view: Seen) -> bool:
+        """Before pressing X or Y a person sees the hand stop where it should be: no stick
+        motion since the state it reacts to (so the error just found is the seen one, no
+        anticipation), and the hand still in that state. A hand that coasted on past the
+        target, say into the table, is then steered back before the press."""
+        before = self.before_view
+        return (before is not None
+                and not any(np.any(velocity) for _, velocity in self.moved)
+                and bool(np.linalg.norm(view.hand - before.hand) <= SETTLED_M))
 
     def _deflect(self, wanted: float) -> float:
         """What the thumb does with ``wanted``: coarse steps, a little noise, never below the
@@ -296,7 +318,7 @@ class JoystickOperator:
     def _finish(self, now: float, success: bool) -> None:
         self.sticks[:] = 0.0
         self.deadman = False
-        if self.rng.random() < self.style.discard_chance:
+        if self.will_discard:
             self.outcome, button = "discard", self.mapping.discard_button
         elif success:
             self.outcome, button = "success", self.mapping.stop_success_button
