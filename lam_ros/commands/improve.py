@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training budget a round (continuing from the last policy)")
     parser.add_argument("--train-steps", type=int, default=100_000,
                         help="step budget a round (whichever of the two ends first)")
+    parser.add_argument("--lr", type=float, default=0.0,
+                        help="peak learning rate of each round's training (default: the "
+                             "policy's own)")
     parser.add_argument("--eval-episodes", type=int, default=50,
                         help="held-out seeds each policy is evaluated on (0: none)")
     parser.add_argument("--time-limit", type=float, default=0.0, dest="time_limit_s",
@@ -124,7 +127,8 @@ def improve(args: argparse.Namespace) -> list[RoundResult]:
         result = train_policy(replace(
             base, data_dir=args.data[0], more_data=(*args.data[1:], *corrections),
             out_dir=str(folder / "model"), init_from=str(model.parent),
-            minutes=args.train_minutes, steps=args.train_steps, resume=False,
+            minutes=args.train_minutes, steps=args.train_steps, lr=args.lr or base.lr,
+            resume=False,
             cache_dir=args.cache_dir or base.cache_dir, progress=True,
             correction_weights=correction_weights(args)))
         model = Path(result.model_path)

@@ -61,6 +61,8 @@ class PolicyNodeConfig:
         "help": "robot profile name or YAML path (required: no robot is implied)"})
     providers: tuple[str, ...] = field(default=PREFERRED_PROVIDERS, metadata={
         "help": "onnxruntime execution providers to try, best first"})
+    tensorrt_fp16: bool = field(default=False, metadata={
+        "help": "TensorRT builds an fp16 engine (checked against the CPU provider at load)"})
     inference_threads: int = field(default=1, metadata={
         "help": "onnxruntime CPU threads per inference; 0: one per core (runtime.open_session)"})
     warmup_runs: int = field(default=3, metadata={
@@ -165,7 +167,7 @@ class PolicyNode(LifecycleNode):
                 raise PolicyLoadError(
                     "parameter 'model' is empty; pass model:=<path/to/policy.onnx>")
             runtime = PolicyRuntime(config.model, profile, config.providers, config.warmup_runs,
-                                    config.inference_threads)
+                                    config.inference_threads, config.tensorrt_fp16)
         except PolicyLoadError as exc:
             self.configure_error = str(exc)
             self.get_logger().error(f"configure failed: {exc}")

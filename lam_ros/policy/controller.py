@@ -247,6 +247,8 @@ class PolicyController:
         self._rate_window = (now, sent)
         values = {
             "provider": self.runtime.provider,
+            "tensorrt_fp16": str(self.runtime.tensorrt_fp16).lower(),
+            "parity_max_abs_diff": f"{self.runtime.parity_max_diff:.3g}",
             "inference_mode": self.inference_mode,
             "inference_deadline_misses": str(self.deadline_misses),
             "inference_superseded": str(self.worker.superseded if self.worker else 0),

@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 from lam_ros.core import features
 from lam_ros.core.profile import RobotProfile
+from lam_ros.policy import gpu_libraries
 from lam_ros.policy.card import CardMismatchError, PolicyCard, embedded_card
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
@@ -46,6 +47,24 @@ class InterfaceError(PolicyLoadError):
 
 class NoProviderError(PolicyLoadError):
     pass
+
+
+class ProviderParityError(PolicyLoadError):
+    """A GPU provider computes other actions than the CPU provider for the same inputs."""
+
+
+# Largest |action| difference (robot units: rad, m) a GPU provider may show against the CPU
+# provider at load: float32 kernels differ in summation order only; fp16 rounds every layer.
+PARITY_TOLERANCE = {False: 1e-3, True: 2e-2}  # keyed by fp16
+
+
+def tensorrt_options(model_path: Path, fp16: bool) -> dict[str, str]:
+    """TensorRT's engine and timing caches in a folder beside the model (``policy.trt/``): the
+    engine is built once, in the first warm-up run, and reused across restarts."""
+    cache = model_path.parent / f"{model_path.stem}.trt"
+    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),
+            "trt_fp16_enable": str(fp16)}
 
 
 def read_card(model: onnx.ModelProto, model_path: Path) -> PolicyCard:
@@ -116,7 +135,8 @@ def _probe_reason(outcome: str, native_log: list[str]) -> str:
 
 
 def open_session(model_bytes: bytes, providers: Sequence[str] = PREFERRED_PROVIDERS,
-                 threads: int = 1) -> tuple[ort.InferenceSession, str, dict[str, str]]:
+                 threads: int = 1, provider_options: Mapping[str, dict[str, str]] | None = None
+                 ) -> tuple[ort.InferenceSession, str, dict[str, str]]:
     """A session on the first provider in ``providers`` that works here, computing on ``threads``
     CPU threads (0: onnxruntime's default, one per core) that sleep rather than spin between
     runs.
@@ -128,9 +148,14 @@ def open_session(model_bytes: bytes, providers: Sequence[str] = PREFERRED_PROVID
 
     onnxruntime-gpu lists TensorRT and CUDA even where their libraries or the GPU are missing and
     then silently runs on CPU, so each provider is tried alone and kept only if the session
-    really runs on it. Returns (session, provider, {skipped provider: reason}).
+    really runs on it. ``provider_options`` gives a provider its onnxruntime options. Returns
+    (session, provider, {skipped provider: reason}).
     """
+    provider_options = provider_options or {}
     available = set(ort.get_available_providers())
+    if any(p in available for p in providers if p in gpu_libraries.GPU_PROVIDERS):
+        gpu_libraries.preload()
+    gpu_present = gpu_libraries.nvidia_gpu_present()
     skipped: dict[str, str] = {}
     for provider in providers:
         if provider not in available:
@@ -143,15 +168,18 @@ def open_session(model_bytes: bytes, providers: Sequence[str] = PREFERRED_PROVID
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             with _native_stderr_captured() as native_log:
-                session = ort.InferenceSession(model_bytes, options, providers=[provider],
+                entry = (provider, provider_options.get(provider, {}))
+                session = ort.InferenceSession(model_bytes, options, providers=[entry],
                                                enable_fallback=0)
         except Exception as exc:  # onnxruntime raises bare RuntimeError/Fail types
-            skipped[provider] = _probe_reason(str(exc).splitlines()[0], native_log)
+            skipped[provider] = gpu_libraries.explain(
+                _probe_reason(str(exc).splitlines()[0], native_log), gpu_present)
             continue
         ran_on = session.get_providers()
         if ran_on and ran_on[0] == provider:
             return session, provider, skipped
-        skipped[provider] = _probe_reason(f"the session fell back to {ran_on}", native_log)
+        skipped[provider] = gpu_libraries.explain(
+            _probe_reason(f"the session fell back to {ran_on}", native_log), gpu_present)
     raise NoProviderError(f"no execution provider works here: {skipped}")
 
 
@@ -160,7 +188,7 @@ class PolicyRuntime:
 
     def __init__(self, model_path: str | Path, profile: RobotProfile,
                  providers: Sequence[str] = PREFERRED_PROVIDERS, warmup_runs: int = 3,
-                 threads: int = 1):
+                 threads: int = 1, tensorrt_fp16: bool = False):
         self.model_path = Path(model_path)
         self.profile = profile
         model = _load_model(self.model_path)
@@ -170,10 +198,39 @@ class PolicyRuntime:
         except CardMismatchError as exc:
             raise CardError(
                 f"{self.model_path} does not fit robot {profile.name!r}: {exc}") from None
+        model_bytes = model.SerializeToString()
+        self.tensorrt_fp16 = tensorrt_fp16
         self.session, self.provider, self.skipped_providers = open_session(
-            model.SerializeToString(), providers, threads)
+            model_bytes, providers, threads,
+            {"TensorrtExecutionProvider": tensorrt_options(self.model_path, tensorrt_fp16)})
         check_interface(self.session, self.card, self.model_path)
+        # The first run builds TensorRT's engine (or loads it from the cache): here, at load,
+        # never on a control tick.
         self.warmup_ms = [self._warm_up() for _ in range(max(1, warmup_runs))]
+        self.parity_max_diff = 0.0  # against the CPU provider; 0 when running on it
+        if self.provider != "CPUExecutionProvider":
+            reference, _, _ = open_session(model_bytes, ("CPUExecutionProvider",), threads)
+            fp16 = tensorrt_fp16 and self.provider == "TensorrtExecutionProvider"
+            self.parity_max_diff = check_parity(
+                self.session, reference, self.check_feeds(), PARITY_TOLERANCE[fp16],
+                f"{self.model_path} on {self.provider}{' fp16' if fp16 else ''}")
+
+    def check_feeds(self, count: int = 3, seed: int = 0) -> list[dict[str, np.ndarray]]:
+        """Inputs the load-time checks run: the home pose with black images, then poses near
+        home with seeded random images."""
+        rng = np.random.default_rng(seed)
+        feeds = []
+        for k in range(count):
+            state = np.asarray(self.profile.home, np.float32) + (
+                rng.normal(0.0, 0.1, self.profile.n_joints).astype(np.float32) if k else 0.0)
+            feed = {features.STATE: state.reshape(1, -1)}
+            for camera in self.card.cameras:
+                shape = (1, camera.height, camera.width, 3)
+                image = rng.integers(0, 256, shape, dtype=np.uint8) if k else np.zeros(shape,
+                                                                                     np.uint8)
+                feed[features.image_key(camera.name)] = image
+            feeds.append(feed)
+        return feeds
 
     @property
     def chunk(self) -> int:
@@ -212,6 +269,23 @@ class PolicyRuntime:
                                   f"{int((~np.isfinite(actions)).sum())} non-finite (NaN/Inf) "
                                   "values for the home pose and black images")
         return (time.perf_counter() - start) * 1e3
+
+
+def check_parity(candidate: ort.InferenceSession, reference: ort.InferenceSession,
+                 feeds: Sequence[dict[str, np.ndarray]], tolerance: float, what: str) -> float:
+    """The largest |action| difference of ``candidate`` against ``reference`` over ``feeds``;
+    raises ProviderParityError, naming ``what``, beyond ``tolerance``."""
+    worst = 0.0
+    for feed in feeds:
+        (got,) = candidate.run([features.ACTIONS], feed)
+        (expected,) = reference.run([features.ACTIONS], feed)
+        diff = np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))
+        worst = max(worst, float(np.nanmax(diff)) if np.isfinite(diff).all() else np.inf)
+    if not worst <= tolerance:
+        raise ProviderParityError(
+            f"{what} disagrees with the CPU provider: actions differ by up to {worst:.3g} "
+            f"(tolerance {tolerance:g}) on the load check inputs; refusing the model")
+    return worst
 
 
 def _load_model(path: Path) -> onnx.ModelProto:

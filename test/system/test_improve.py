@@ -28,7 +28,8 @@ def test_one_round_of_corrections_records_trains_from_the_policy_and_evaluates(t
     out = tmp_path / "improve"
     printed = lam_ros("improve", "--model", str(demo / "model" / "policy.onnx"), "--data",
                       str(demo / "data"), "--out", str(out), "--rounds", "1", "--episodes", "1",
-                      "--train-minutes", "0", "--train-steps", "5", "--eval-episodes", "1",
+                      "--train-minutes", "0", "--train-steps", "5", "--lr", "0.0003",
+                      "--eval-episodes", "1",
                       "--skip-base-eval", "--cache-dir", str(tmp_path / "cache"))
     rounds = json.loads((out / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [1] and rounds[0]["eval_episodes"] == 1
@@ -44,5 +45,6 @@ def test_one_round_of_corrections_records_trains_from_the_policy_and_evaluates(t
     card = json.loads((out / "round_1" / "model" / "policy.card.json").read_text())
     config = card["training"]["config"]
     assert config["init_from"] == str(demo / "model")
+    assert config["lr"] == 0.0003  # a gentler fine-tuning than the demo's own training
     assert config["more_data"] == [str(out / "round_1" / "corrections")]
     assert card["training"]["episodes"] == 2 + rounds[0]["successes"]

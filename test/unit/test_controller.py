@@ -98,6 +98,7 @@ def test_report_has_the_diagnostics_keys(controller, profile):
     controller.tick(5.1)
     values = controller.report(6.0)
     assert values["provider"] == "CPUExecutionProvider"
+    assert values["tensorrt_fp16"] == "false" and values["parity_max_abs_diff"] == "0"
     assert float(values["achieved_rate_hz"]) == pytest.approx(1.0)
     assert {"inference_p50_ms", "inference_p99_ms", "obs_to_command_p50_ms",
             "obs_to_command_p99_ms", "faults.stale_observation"} <= set(values)
