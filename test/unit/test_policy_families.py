@@ -196,3 +196,16 @@ def test_cards_from_before_families_read_as_the_default_conv_policy():
     card = PolicyCard.from_json(text)
     assert card.policy == "conv" and card.policy_config == {}
     assert family(card.policy).make_config(card.policy_config) == FAMILIES["conv"].config_type()
+
+
+@pytest.mark.parametrize(("stride", "grid"), [(8, 12), (16, 6), (32, 3)])
+def test_act_image_tokens_follow_its_token_stride(stride, grid, one_thread):
+    """96 px images give 12 x 12 tokens at the default stride, fewer at a coarser one, and the
+    chunk still comes out whole."""
+    shapes = FeatureShapes((CameraCard("front", 96, 96),), n_joints=8, chunk=10)
+    policy = build_policy("act", shapes, {**TINY_OPTIONS["act"], "token_stride": stride})
+    image = torch.zeros(2, 3, 96, 96)
+    assert policy.backbones["front"](image).shape == (2, 32, grid, grid)
+    assert policy.predict({"front": image}, torch.zeros(2, 8)).shape == (2, 10, 8)
+    with pytest.raises(ValueError, match="token_stride must be 8, 16 or 32, got 4"):
+        build_policy("act", shapes, {**TINY_OPTIONS["act"], "token_stride": 4})

@@ -27,7 +27,6 @@ from lam_ros.policy.families.base import (
 )
 from lam_ros.policy.families.transformer import Decoder, Encoder, sinusoidal_2d
 
-BACKBONE_STRIDES = 3  # stride-2 convolutions: image tokens on a 1/8 grid
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class ActConfig:
     dropout: float = 0.1
     latent_dim: int = 32
     kl_weight: float = 10.0  # ACT's beta
+    token_stride: int = 8  # image tokens on a 1/8 grid (96 px: 12 x 12 tokens); 16: 6 x 6
 
     def __post_init__(self) -> None:
         check_positive(self, "channels", "d_model", "heads", "encoder_layers", "decoder_layers",
@@ -51,24 +51,28 @@ class ActConfig:
                              f"({self.heads}), got {self.d_model}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"ActConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.token_stride not in (8, 16, 32):
+            raise ValueError(f"ActConfig.token_stride must be 8, 16 or 32, got "
+                             f"{self.token_stride}")
         if self.kl_weight < 0:
             raise ValueError(f"ActConfig.kl_weight must be >= 0, got {self.kl_weight}")
 
 
-def backbone(channels: tuple[int, int, int], d_model: int) -> nn.Sequential:
-    """Normalized image [B, 3, H, W] -> feature map [B, d_model, ceil(H / 8), ceil(W / 8)]."""
+def backbone(channels: tuple[int, int, int], d_model: int, stride: int) -> nn.Sequential:
+    """Normalized image [B, 3, H, W] -> feature map [B, d_model, ceil(H / stride), ceil(W /
+    stride)]: stride-2 convolutions, the last width repeated past a stride of 8."""
     c1, c2, c3 = channels
-    return nn.Sequential(
-        nn.Conv2d(3, c1, 5, stride=2, padding=2), nn.ReLU(),
-        nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(c3, d_model, 1),
-    )
+    layers = [nn.Conv2d(3, c1, 5, stride=2, padding=2), nn.ReLU(),
+              nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
+              nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU()]
+    for _ in range(stride.bit_length() - 1 - 3):
+        layers += [nn.Conv2d(c3, c3, 3, stride=2, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(c3, d_model, 1))
 
 
-def token_grid(size: int) -> int:
+def token_grid(size: int, stride: int) -> int:
     """Feature-map rows (or columns) ``backbone`` leaves of ``size`` pixels."""
-    for _ in range(BACKBONE_STRIDES):
+    for _ in range(stride.bit_length() - 1):
         size = (size + 1) // 2
     return size
 
@@ -86,10 +90,12 @@ class ActPolicy(PolicyModel):
         super().__init__(shapes, config)
         d, n_joints = config.d_model, shapes.n_joints
         layer_args = (config.d_model, config.heads, config.feedforward, config.dropout)
-        self.backbones = nn.ModuleDict({name: backbone(config.channels, d)
+        stride = config.token_stride
+        self.backbones = nn.ModuleDict({name: backbone(config.channels, d, stride)
                                         for name in shapes.camera_names})
         for camera in shapes.cameras:
-            grid = sinusoidal_2d(token_grid(camera.height), token_grid(camera.width), d)
+            grid = sinusoidal_2d(token_grid(camera.height, stride),
+                                 token_grid(camera.width, stride), d)
             self.register_buffer(f"image_position_{camera.name}", grid, persistent=False)
         self.camera_embedding = learned(len(shapes.cameras), d)
         self.latent_in = nn.Linear(config.latent_dim, d)
