@@ -28,7 +28,6 @@ from lam_ros.policy.families.base import (
 from lam_ros.policy.families.transformer import Decoder, Encoder, sinusoidal_2d
 
 
-
 @dataclass(frozen=True)
 class ActConfig:
     channels: tuple[int, int, int] = (32, 64, 128)  # backbone, each conv with stride 2
