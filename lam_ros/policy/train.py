@@ -51,7 +51,8 @@ class TrainResult:
     train_seconds: float
     samples_per_s: float
     data_wait_share: float  # fraction of step time spent fetching batches
-    val_l1: float  # EMA model, robot units (rad, m), nan without validation episodes
+    val_l1: float  # the exported weights', robot units (rad, m); nan without validation
+    kept_step: int  # the step whose EMA weights were exported (TrainConfig.keep)
     # Robot units, of the chunk the family's training loss reconstructs (see TrainingLoss)
     train_l1: float
     onnx_max_abs_diff: float
@@ -170,6 +171,8 @@ def run_loop(parts: Parts, config: TrainConfig, out_dir: Path, start_step: int,
                                     "output is not finite (training diverged); nothing is "
                                     "exported, the last checkpoint is kept")
             log.validation(step, train_l1, val_l1)
+            if config.keep == "best":
+                parts.remember_if_best(step, val_l1)
         if step % config.checkpoint_every == 0 or finished:
             save_progress(parts, out_dir, step, elapsed, log.history)
     bar.close()
@@ -200,10 +203,18 @@ def train_policy(config: TrainConfig) -> TrainResult:
                "idle_frames_cut": sum(e.report.get("idle_ticks_cut", 0)
                                       for e in conversion.episodes),
                "steps": loop["step"],
-               "val_l1": loop["history"][-1]["val_l1"] if loop["history"] else None,
+               "val_l1": kept_val_l1(parts, loop["history"]),
+               "kept_step": parts.best_step if parts.best is not None else loop["step"],
                "parameters": count_parameters(parts.core),
                "skipped_episodes": conversion.skipped}
     return finish(parts, config, profile, out_dir, summary, loop)
+
+
+def kept_val_l1(parts: Parts, history: list[dict]) -> float | None:
+    """Validation L1 of the weights that are exported."""
+    if parts.best is not None:
+        return parts.best_val
+    return history[-1]["val_l1"] if history else None
 
 
 def finish(parts: Parts, config: TrainConfig, profile: RobotProfile, out_dir: Path,
@@ -223,6 +234,7 @@ def finish(parts: Parts, config: TrainConfig, profile: RobotProfile, out_dir: Pa
         train_seconds=loop["elapsed"], samples_per_s=loop["samples_per_s"],
         data_wait_share=loop["data_wait_share"],
         val_l1=float("nan") if summary["val_l1"] is None else summary["val_l1"],
+        kept_step=summary["kept_step"],
         train_l1=loop["train_l1"],
         onnx_max_abs_diff=exported.max_abs_diff if exported else float("nan"),
         episodes=summary["episodes"], frames=summary["frames"],

@@ -16,6 +16,7 @@ from lam_ros.data.corrections import CorrectionWeights
 from lam_ros.policy.export import ExportError
 from lam_ros.policy.families import FAMILIES
 from lam_ros.policy.train import TrainConfig, TrainResult, is_main, train_policy
+from lam_ros.policy.train_config import KEEP_CHOICES
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
             if f.default is not dataclasses.MISSING}
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from a trained policy's folder (its checkpoint; same policy "
                              "family and options), e.g. to learn from corrections")
     add_correction_weight_arguments(parser)
+    parser.add_argument("--keep", choices=KEEP_CHOICES, default=DEFAULTS["keep"],
+                        help="export the EMA weights of the lowest validation L1 (best) or the "
+                             "last ones")
     parser.add_argument("--include-failed", action="store_true",
                         help="also train on episodes recorded as failed")
     parser.add_argument("--keep-idle", action="store_true",
@@ -104,7 +108,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
-        max_pause_s=args.max_pause, init_from=args.init_from,
+        max_pause_s=args.max_pause, init_from=args.init_from, keep=args.keep,
         correction_weights=correction_weights(args),
         allow_profile_mismatch=args.allow_profile_mismatch, split=args.split,
         progress=not args.no_progress)
@@ -117,7 +121,7 @@ def summary_lines(result: TrainResult) -> list[str]:
         f"{result.idle_frames_cut})  steps: {result.steps}",
         f"train time: {result.train_seconds:.1f} s  samples/s: {result.samples_per_s:.0f}  "
         f"data wait: {100 * result.data_wait_share:.1f}% of step time",
-        f"val L1 (EMA, robot units: rad / m): {val}",
+        f"val L1 (EMA, robot units: rad / m): {val} (weights of step {result.kept_step})",
         f"ONNX parity (max |onnxruntime - torch|): {result.onnx_max_abs_diff:.2e}",
         f"model: {result.model_path}",
         f"card: {result.card_path}",

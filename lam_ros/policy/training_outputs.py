@@ -27,7 +27,8 @@ MODEL_FILE = "policy.onnx"
 
 
 def _modules(parts: Parts) -> dict[str, torch.nn.Module]:
-    return {"model": parts.core, "ema": parts.ema, "normalizer": parts.normalizer}
+    modules = {"model": parts.core, "ema": parts.ema, "normalizer": parts.normalizer}
+    return modules | ({"best": parts.best} if parts.best is not None else {})
 
 
 def save_progress(parts: Parts, out_dir: Path, step: int, elapsed: float,
@@ -35,6 +36,7 @@ def save_progress(parts: Parts, out_dir: Path, step: int, elapsed: float,
     if is_main():
         counters = {"step": step, "elapsed": elapsed, "history": history,
                     "generator": parts.generator.get_state().tolist(),
+                    "best_val": parts.best_val, "best_step": parts.best_step,
                     "policy": parts.core.kind, "policy_config": asdict(parts.core.config)}
         save_checkpoint(out_dir / CHECKPOINT, _modules(parts), parts.optimizer, counters)
 
@@ -59,13 +61,18 @@ def _same_policy_checkpoint(parts: Parts, out_dir: Path, option: str) -> Path:
 
 
 def init_from(parts: Parts, model_dir: str) -> None:
-    """Starts from a finished run's EMA weights and its normalization (the statistics those
-    weights learned under), for the model and its EMA alike; the optimizer starts anew."""
+    """Starts from the weights a finished run exported (its best, else its EMA weights) and
+    its normalization (the statistics those weights learned under), for the model and its EMA
+    alike; the optimizer starts anew."""
     from safetensors.torch import load_file
 
     tensors = load_file(str(_same_policy_checkpoint(parts, Path(model_dir), "--init-from")))
-    ema = {f"model.{k[len('ema.'):]}": v for k, v in tensors.items() if k.startswith("ema.")}
-    load_weights({**tensors, **ema}, _modules(parts))
+    source = "best." if any(k.startswith("best.") for k in tensors) else "ema."
+    kept = {k[len(source):]: v for k, v in tensors.items() if k.startswith(source)}
+    load_weights({**{f"model.{k}": v for k, v in kept.items()},
+                  **{f"ema.{k}": v for k, v in kept.items()},
+                  **{k: v for k, v in tensors.items() if k.startswith("normalizer.")}},
+                 {"model": parts.core, "ema": parts.ema, "normalizer": parts.normalizer})
 
 
 def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
@@ -73,6 +80,12 @@ def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
     it holds another policy family or config than this run builds."""
     path = _same_policy_checkpoint(parts, out_dir, "--resume")
     counters = load_checkpoint(path, _modules(parts), parts.optimizer)
+    if "best_step" in counters and counters["best_val"] < float("inf"):
+        from safetensors.torch import load_file
+
+        parts.best = copy.deepcopy(parts.ema)
+        load_weights(load_file(str(path)), {"best": parts.best})
+        parts.best_val, parts.best_step = counters["best_val"], counters["best_step"]
     if dist.is_initialized():  # only rank 0's stream was saved: every rank reseeds alike
         parts.generator.manual_seed(config.seed * 1000 + dist.get_rank() + 7919 * counters["step"])
     else:  # a resumed single-process run continues exactly as if never stopped
@@ -82,12 +95,14 @@ def resume(parts: Parts, config: TrainConfig, out_dir: Path) -> dict:
 
 def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: dict,
            out_dir: Path) -> ExportResult:
-    """policy.onnx and its card from the EMA weights; parity on held-out (validation) frames."""
+    """policy.onnx and its card from the kept EMA weights (``Parts.kept``); parity on held-out
+    (validation) frames."""
     card = PolicyCard.for_profile(profile, config.chunk,
                                   training={**summary, "config": asdict(config)},
                                   policy=parts.ema.kind, policy_config=asdict(parts.ema.config),
                                   task=summary["task"])
-    wrapper = ExportedPolicy(copy.deepcopy(parts.ema).cpu(), copy.deepcopy(parts.normalizer).cpu())
+    wrapper = ExportedPolicy(copy.deepcopy(parts.kept()).cpu(),
+                             copy.deepcopy(parts.normalizer).cpu())
     (out_dir / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
     frames = held_out_frames(parts.val_set or parts.train_set, config.parity_frames)
     return export_policy(wrapper, card, out_dir / MODEL_FILE, frames, asdict(config))

@@ -30,6 +30,20 @@ class Parts:
     train_set: EpisodeDataset  # stays in host memory; batches move to ``device``
     val_set: EpisodeDataset | None
     device: torch.device
+    # The EMA weights of the lowest validation L1 so far (TrainConfig.keep == "best"), with
+    # that L1 and step; None until the first validation or when keeping the last weights.
+    best: PolicyModel | None = None
+    best_val: float = float("inf")
+    best_step: int = 0
+
+    def kept(self) -> PolicyModel:
+        """The weights to export and to continue from."""
+        return self.best if self.best is not None else self.ema
+
+    def remember_if_best(self, step: int, val_l1: float | None) -> None:
+        if val_l1 is not None and val_l1 < self.best_val:
+            self.best = copy.deepcopy(self.ema)
+            self.best_val, self.best_step = val_l1, step
 
 
 def build_parts(config: TrainConfig, profile: RobotProfile, train_set: EpisodeDataset,

@@ -90,26 +90,77 @@ def test_card_is_embedded_and_beside_the_model_and_fits_the_profile(trained, set
     assert saved["steps"] == STEPS
 
 
-def test_onnx_matches_the_checkpointed_torch_policy(trained, setup):
+def onnx_vs_checkpoint(model_dir, profile, weights: str) -> float:
+    """Largest |policy.onnx - the checkpoint's ``weights`` (ema, best) through torch| on
+    random inputs."""
     from lam_ros.policy.families.conv import ConvConfig, ConvPolicy
     from lam_ros.policy.model import Normalizer
 
-    tensors = load_file(str(trained[0] / CHECKPOINT))  # safetensors: no pickle involved
-    ema, normalizer = ConvPolicy(FRONT_8_JOINTS, ConvConfig()), Normalizer(("front",), 8)
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    tensors = load_file(str(model_dir / CHECKPOINT))  # safetensors: no pickle involved
+    policy, normalizer = ConvPolicy(FRONT_8_JOINTS, ConvConfig()), Normalizer(("front",), 8)
+    prefix = f"{weights}."
+    policy.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                            if k.startswith(prefix)})
     normalizer.load_state_dict({k[11:]: v for k, v in tensors.items()
                                 if k.startswith("normalizer.")})
-    wrapper = ExportedPolicy(ema, normalizer).eval()
-    session = ort.InferenceSession(str(trained[0] / "policy.onnx"),
+    wrapper = ExportedPolicy(policy, normalizer).eval()
+    session = ort.InferenceSession(str(model_dir / "policy.onnx"),
                                    providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(1)
+    rng, worst = np.random.default_rng(1), 0.0
     for _ in range(5):
         image = rng.integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
-        state = (np.array(setup[1].home) + rng.normal(0, 0.1, 8)).astype(np.float32)[None]
+        state = (np.array(profile.home) + rng.normal(0, 0.1, 8)).astype(np.float32)[None]
         with torch.no_grad():
             expected = wrapper(torch.from_numpy(image), torch.from_numpy(state)).numpy()
         (got,) = session.run(None, {"image_front": image, features.STATE: state})
-        assert np.abs(got - expected).max() <= 1e-4
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def test_onnx_matches_the_checkpointed_torch_policy(trained, setup):
+    # One validation (the last step): its weights are the best and the last alike.
+    assert onnx_vs_checkpoint(trained[0], setup[1], "best") <= 1e-4
+    assert onnx_vs_checkpoint(trained[0], setup[1], "ema") <= 1e-4
+
+
+def test_the_weights_of_the_lowest_validation_l1_are_exported_and_continued_from(
+        setup, tmp_path):
+    config = replace(setup[2], out_dir=str(tmp_path / "run"), steps=8, eval_every=2,
+                     checkpoint_every=2)
+    result = train_policy(config)
+    val = {h["step"]: h["val_l1"] for h in result.history}
+    best = min(val, key=val.get)
+    assert list(val) == [2, 4, 6, 8]
+    assert result.kept_step == best and result.val_l1 == val[best]
+    assert json.loads(card_path(result.model_path).read_text())["training"]["kept_step"] == best
+    assert onnx_vs_checkpoint(tmp_path / "run", setup[1], "best") <= 1e-4
+    # Continuing (--init-from) starts from the exported weights, not the last ones.
+    kept = load_file(str(tmp_path / "run" / CHECKPOINT))
+    train_policy(replace(config, out_dir=str(tmp_path / "tuned"), steps=1, lr=1e-9,
+                         warmup_steps=0, init_from=str(tmp_path / "run")))
+    after = load_file(str(tmp_path / "tuned" / CHECKPOINT))
+    for name, value in kept.items():
+        if name.startswith("best."):
+            torch.testing.assert_close(after[f"model.{name[5:]}"], value, atol=1e-6, rtol=0)
+    # --keep last exports the last EMA weights.
+    last = train_policy(replace(config, out_dir=str(tmp_path / "last"), keep="last"))
+    assert last.kept_step == 8 and last.val_l1 == last.history[-1]["val_l1"]
+    assert onnx_vs_checkpoint(tmp_path / "last", setup[1], "ema") <= 1e-4
+
+
+def test_the_best_weights_are_a_copy_taken_at_the_best_validation():
+    from lam_ros.policy.families import build_policy
+    from lam_ros.policy.training_state import Parts
+
+    ema = build_policy("conv", FRONT_8_JOINTS, {})
+    parts = Parts(*[None] * 2, ema, *[None] * 6)
+    assert parts.kept() is ema
+    for step, val_l1 in ((2, 0.3), (4, 0.2), (6, 0.25), (8, None)):
+        with torch.no_grad():
+            next(ema.parameters()).fill_(step)
+        parts.remember_if_best(step, val_l1)
+    assert (parts.best_step, parts.best_val) == (4, 0.2)
+    assert float(next(parts.kept().parameters()).detach().flatten()[0]) == 4.0  # not the live 8
 
 
 class ExportedWithOffset(ExportedPolicy):
