@@ -25,7 +25,7 @@ setup(
         *share_tree("config"),
         *share_tree("models"),
     ],
-    package_data={PACKAGE: ["py.typed"]},
+    package_data={PACKAGE: ["py.typed", "data/*.json"]},
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="lam_ros developers",

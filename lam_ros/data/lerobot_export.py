@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 
 import av
@@ -48,8 +49,10 @@ EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.par
 # second frame is LeRobot's own setting, for fast random access.
 VIDEO = {"codec": "h264", "pix_fmt": "yuv420p", "g": 2, "crf": 18, "preset": "medium"}
 INDEX_FEATURES = ("frame_index", "episode_index", "index", "task_index")  # int64 per row
-# The keys of one column in the data-frame metadata pyarrow keeps for pandas (its format).
-FRAME_COLUMN_KEYS = ("name", "field_name", "pandas_type", "numpy_type", "metadata")
+# The Parquet schema metadata of meta/tasks.parquet: the data-frame layout (indexed by the task
+# text, one task_index column) LeRobot's reader rebuilds the table into. Fixed by the format, so
+# it is kept as the format writes it, in a data file beside this module.
+TASKS_METADATA = "lerobot_tasks_metadata.json"
 
 
 @dataclass(frozen=True)
@@ -265,17 +268,14 @@ def _write_episodes(path: Path, parts: list[_Part], fps: int) -> None:
 
 
 def _write_tasks(path: Path, task_index: dict[str, int]) -> None:
-    """``meta/tasks.parquet``: LeRobot reads it with pandas as a frame indexed by the task text
-    with a ``task_index`` column, so the table carries that index in pandas' metadata."""
+    """``meta/tasks.parquet``: LeRobot reads it as a data frame indexed by the task text with a
+    ``task_index`` column; the schema metadata (``TASKS_METADATA``) says so."""
     table = pa.table({"task_index": pa.array(list(task_index.values()), pa.int64()),
                       "task": pa.array(list(task_index), pa.string())})
-    columns = [dict(zip(FRAME_COLUMN_KEYS, (name, name, frame_type, numpy_type, None),
-                        strict=True))
-               for name, frame_type, numpy_type in (("task_index", "int64", "int64"),
-                                                    ("task", "unicode", "object"))]
-    index = {"index_columns": ["task"], "column_indexes": [], "columns": columns}
+    layout = json.loads(resources.files(__package__).joinpath(TASKS_METADATA).read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(index)}), path)
+    pq.write_table(table.replace_schema_metadata(
+        {key: json.dumps(value) for key, value in layout.items()}), path)
 
 
 def _write_json(path: Path, data: dict) -> None:
