@@ -7,9 +7,11 @@ node's observation-to-command latency over real DDS at the control rate.
 
 With --model, torch eager needs the training checkpoint (default: checkpoint.safetensors beside
 the model); without one only onnxruntime and the node are measured. In the node,
-obs-to-command runs from the arrival of the observation behind a command to its publish, so it
-includes the observation's wait for the tick (up to one joint-state period); tick-to-command is
-the node's own share. Prints figures and a table; asserts nothing about time.
+obs-to-command runs from the arrival of the observation behind a command to its publish; ticking
+on a timer it includes the observation's wait for the tick (up to one joint-state period),
+ticking on joint states (the default) it does not. tick-to-command is the node's own share. Each
+tick source is one node run (--tick-on). Prints figures and a table; asserts nothing about
+time.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from lam_ros.core.profile import RobotProfile, load_profile
 from lam_ros.core.stats import percentiles_ms
+from lam_ros.core.tick_schedule import TICK_SOURCES
 from lam_ros.policy.card import PolicyCard
 from lam_ros.policy.runtime import PolicyRuntime
 
@@ -43,11 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=300, help="timed inferences per engine")
     parser.add_argument("--node-seconds", type=float, default=6.0,
                         help="wall seconds of closed-loop DDS traffic (0 skips the node part)")
-    # The node ticks on its own timer, so with sensors at the control rate the newest
-    # observation waits up to one period for the tick; robots publish joint states faster.
     parser.add_argument("--joint-hz", type=float, default=100.0,
                         help="stand-in robot's joint_states rate")
     parser.add_argument("--camera-hz", type=float, default=30.0, help="stand-in camera rate")
+    parser.add_argument("--tick-on", nargs="+", default=list(TICK_SOURCES), choices=TICK_SOURCES,
+                        help="policy_node's tick sources to measure, one node run each")
     return parser.parse_args(argv)
 
 
@@ -131,8 +134,9 @@ def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile,
 
 
 def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float,
-                 camera_hz: float) -> dict[str, str]:
-    """policy_node as a process fed by a stand-in robot; returns the table's cells."""
+                 camera_hz: float, tick_on: str) -> dict[str, str]:
+    """policy_node as a process fed by a stand-in robot, ticking on ``tick_on``; returns the
+    table's cells."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -148,7 +152,7 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
     profile = load_profile(profile_name)
     reports: list[dict[str, str]] = []
     spec = NodeSpec("policy_node", params={"model": str(model.resolve()), "profile": profile_name,
-                                           "diagnostics_period_s": 1.0})
+                                           "diagnostics_period_s": 1.0, "tick_on": tick_on})
     with NodeGroup([spec]) as group:
         rclpy.init()
         node = Node("bench_robot")
@@ -195,7 +199,8 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
     def pair(name: str) -> str:
         return f"{float(last[f'{name}_p50_ms']):.2f} / {float(last[f'{name}_p99_ms']):.2f}"
 
-    print(f"policy_node over DDS at {profile.control_hz:g} Hz for {seconds:g} s, joint states "
+    print(f"policy_node ticking on {tick_on}, over DDS at {profile.control_hz:g} Hz for "
+          f"{seconds:g} s, joint states "
           f"{joint_hz:g} Hz, cameras {camera_hz:g} Hz (provider {last['provider']}, inference "
           f"{last['inference_mode']}): obs-to-command p50/p99 {pair('obs_to_command')} ms; "
           f"tick-to-command {pair('tick_to_command')} ms; inference {pair('inference')} ms; "
@@ -203,10 +208,10 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
           f"ms); achieved {last['achieved_rate_hz']} Hz; commands {last['commands_sent']}; "
           f"deadline misses {last['inference_deadline_misses']}")
     print("faults: " + json.dumps({k: v for k, v in last.items() if k.startswith("faults.")}))
-    return {"node inference p50 / p99 ms": pair("inference"),
-            "obs-to-command p50 / p99 ms": pair("obs_to_command"),
-            "tick-to-command p50 / p99 ms": pair("tick_to_command"),
-            "tick interval p50 / p99 ms": pair("tick_interval"),
+    return {f"{tick_on}: node inference p50 / p99 ms": pair("inference"),
+            f"{tick_on}: obs-to-command p50 / p99 ms": pair("obs_to_command"),
+            f"{tick_on}: tick-to-command p50 / p99 ms": pair("tick_to_command"),
+            f"{tick_on}: tick interval p50 / p99 ms": pair("tick_interval"),
             "inference": last["inference_mode"]}
 
 
@@ -229,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {name}")
             runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
             rows[name] = compare_engines(runtime, wrapper, profile, args.runs)
-            if args.node_seconds > 0:
+            for tick_on in args.tick_on if args.node_seconds > 0 else ():
                 rows[name].update(node_latency(model, args.profile, args.node_seconds,
-                                               args.joint_hz, args.camera_hz))
+                                               args.joint_hz, args.camera_hz, tick_on))
     print_table(rows)
     return 0
 

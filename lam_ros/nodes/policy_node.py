@@ -26,6 +26,7 @@ from lam_ros.core import features, safety
 from lam_ros.core.chunking import ChunkScheduler
 from lam_ros.core.profile import load_profile
 from lam_ros.core.safety import SafetyConfig, SafetyFilter
+from lam_ros.core.tick_schedule import JOINT_STATES, TICK_SOURCES, TickSchedule
 from lam_ros.data.images import compressed_to_rgb
 from lam_ros.policy.controller import (
     AUTO,
@@ -88,6 +89,10 @@ class PolicyNodeConfig:
         "help": "/diagnostics warns about an input topic silent (or never heard) this long"})
     autostart: bool = field(default=True, metadata={
         "help": "configure and activate at start; false: wait for a lifecycle manager"})
+    tick_on: str = field(default=JOINT_STATES, metadata={
+        "help": "what starts a control tick: joint_states (the reading that opens each control "
+                "period, so the command answers it at once) or timer (a free-running timer at "
+                "the control rate: the newest reading waits up to one joint-state period)"})
     inference: str = field(default=AUTO, metadata={
         "help": f"where the model runs: inline (inside the control tick), background (beside "
                 f"it: the tick never waits), or auto (background when a warm-up inference took "
@@ -105,6 +110,8 @@ class PolicyNodeConfig:
             raise ValueError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
         if not self.diagnostics_period_s > 0:
             raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
+        if self.tick_on not in TICK_SOURCES:
+            raise ValueError(f"tick_on must be one of {TICK_SOURCES}, got {self.tick_on!r}")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
         for name in ("deadman_button", "takeover_button"):
@@ -131,6 +138,7 @@ class PolicyNode(LifecycleNode):
         self.controller: PolicyController | None = None  # while configured
         self.configure_error = ""
         self._control_timer = None
+        self.schedule: TickSchedule | None = None  # while active
         self.input_topics = {camera.name: camera.topic for camera in profile.cameras}
         self.messages = MessageGuard(self)
         for camera in profile.cameras:
@@ -185,13 +193,15 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._control_timer = self.create_timer(self.profile.control_period, self.on_tick)
+        self.schedule = TickSchedule(self.profile.control_period, self.config.tick_on)
+        self._control_timer = self.create_timer(self.profile.control_period, self.on_timer)
         return super().on_activate(state)  # the command publishers
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.controller.disable("deactivated")
         self.destroy_timer(self._control_timer)
         self._control_timer = None
+        self.schedule = None
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -243,9 +253,14 @@ class PolicyNode(LifecycleNode):
         controller.on_image(camera, stamp_to_sec(msg.header.stamp), rgb)
 
     def on_joint_positions(self, stamp: float, positions) -> None:
-        controller = self.controller
-        if controller is not None:
-            controller.on_joint_positions(stamp, positions)
+        controller, schedule = self.controller, self.schedule
+        if controller is None:
+            return
+        controller.on_joint_positions(stamp, positions)
+        if schedule is not None and schedule.on_reading(stamp):
+            # On simulated time the /clock message of this instant may come after the reading:
+            # the tick is never earlier than the reading it answers.
+            self.on_tick(lambda: max(self.now(), stamp))
 
     def on_joy(self, msg: Joy) -> None:
         controller, config = self.controller, self.config
@@ -276,9 +291,16 @@ class PolicyNode(LifecycleNode):
         self.get_logger().info(f"~/enable {request.data}: {response.message}")
         return response
 
-    def on_tick(self) -> None:
+    def on_timer(self) -> None:
+        if self.schedule.on_timer(self.now()):
+            self.on_tick(self.now)
+
+    def on_tick(self, clock) -> None:
+        """One control tick; ``clock()`` is the ROS time it decides for (read again after
+        inference)."""
+        self.schedule.ticked(self.now())
         was_enabled = self.controller.safety.enabled
-        result = self.controller.tick(self.now(), clock=self.now)
+        result = self.controller.tick(clock(), clock=clock)
         if result.decision.send:
             self.publish_command(result)
             self.controller.command_sent(result.arrival)
@@ -313,7 +335,7 @@ class PolicyNode(LifecycleNode):
         if controller is None:  # no model: say why, if configure failed
             return Report(ERROR if self.configure_error else OK, self.configure_error or state,
                           values)
-        values.update(controller.report(self.now()))
+        values.update(controller.report(self.now()), tick_on=self.config.tick_on)
         healthy = values["last_decision"] in NOT_FAULTS and (
             values["enabled"] == "true" or values["consecutive_faults"] == "0")
         silence_s = self.config.silence_warn_s

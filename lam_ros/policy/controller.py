@@ -127,6 +127,9 @@ class PolicyController:
         self.obs_to_command = RollingStats()
         self.tick_to_command = RollingStats()  # the node's own share of obs_to_command
         self.tick_interval = RollingStats()
+        # How much older the oldest input behind an inference was than the newest (a camera
+        # behind the joint states, say): the observation's own spread in time.
+        self.obs_skew = RollingStats()
         self._last_tick: float | None = None
         self.last_reason = safety.DISABLED
         self._rate_window: tuple[float, int] | None = None  # (ROS time, commands sent) at report
@@ -202,7 +205,7 @@ class PolicyController:
         taken_over = self._takeover
         if taken_over != self._was_taken_over:
             self._hand_over(taken_over)
-        fault = self._infer_if_new(joints, images, newest)
+        fault = self._infer_if_new(joints, images, newest, oldest)
         if fault:
             return TickResult(self.safety.fault(fault))
         if taken_over:
@@ -269,7 +272,8 @@ class PolicyController:
         for name, stats in (("inference", self.inference),
                             ("obs_to_command", self.obs_to_command),
                             ("tick_to_command", self.tick_to_command),
-                            ("tick_interval", self.tick_interval)):
+                            ("tick_interval", self.tick_interval),
+                            ("obs_skew", self.obs_skew)):
             for q, ms in stats.percentiles_ms().items():
                 values[f"{name}_{q}_ms"] = f"{ms:.3f}"
         values.update({f"faults.{k}": str(v) for k, v in self.safety.fault_counts.items()})
@@ -310,13 +314,15 @@ class PolicyController:
         if self.worker is not None:
             self.worker.cancel()
 
-    def _infer_if_new(self, joints: Sample, images: dict[str, Sample], newest: Sample) -> str:
+    def _infer_if_new(self, joints: Sample, images: dict[str, Sample], newest: Sample,
+                      oldest: float) -> str:
         """Once per new observation, runs the model (inline) or hands it to the worker; takes in
         what the model produced. Returns a fault kind or ''."""
         stamps = (joints.stamp, *(images[c].stamp for c in self.cameras))
         job = None
         if stamps != self._last_inferred:  # else its chunk is already scheduled (or coming)
             self._last_inferred = stamps
+            self.obs_skew.add(newest.stamp - oldest)
             job = Job({c: images[c].value for c in self.cameras}, joints.value, newest.stamp,
                       newest.arrival)
         if self.worker is None:

@@ -54,7 +54,8 @@ class StandInRobot(Node):
         self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos.SENSOR)
                            for c in profile.cameras}
         self.enable_client = self.create_client(SetBool, "/policy_node/enable")
-        self.sim_time: float | None = None  # set: publish /clock and stamp with it
+        self.sim_time: float | None = None  # set: stamp with it (and publish it on /clock)
+        self.publish_clock = True
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         self.create_timer(0.05, self.publish_observation)
 
@@ -66,7 +67,8 @@ class StandInRobot(Node):
         if self.sim_time is not None:
             self.sim_time += 0.05
             stamp = sec_to_stamp(self.sim_time)
-            self.clock_pub.publish(ClockMsg(clock=stamp))
+            if self.publish_clock:
+                self.clock_pub.publish(ClockMsg(clock=stamp))
         positions = self.positions.copy()
         if self.nan_joint_state:
             positions[2] = math.nan
@@ -347,6 +349,32 @@ def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, pr
     wait_for(lambda: controller.safety.commands_sent >= sent + 3, what="commands after reset")
     assert sum(controller.safety.fault_counts.values()) == 0
     assert controller.safety.enabled
+
+
+def test_each_joint_state_reading_that_opens_a_control_period_starts_a_tick(tmp_path, profile,
+                                                                              graph_for):
+    # Simulated time that no /clock message ever advances: a timer could never fire, so every
+    # tick here is started by a reading (20 Hz from the stand-in), one per control period
+    # (10 Hz), decided for the reading's own stamp.
+    def frozen_clock(robot):
+        robot.sim_time, robot.publish_clock = 100.0, False
+
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile, offset=-0.001),
+                      use_sim_time=True, pre_start=frozen_clock)
+    controller = graph.policy.controller
+    readings, ticks = [], []
+    on_reading, tick = controller.on_joint_positions, controller.tick
+    controller.on_joint_positions = lambda stamp, q: (readings.append(stamp),
+                                                      on_reading(stamp, q))
+    controller.tick = lambda now, clock=None: (ticks.append(now), tick(now, clock))[1]
+    graph.set_enabled(True)
+    wait_for(lambda: len(graph.robot.commands) >= 10, what="commands with the clock standing")
+    started = list(ticks)  # before the readings: a reading comes before its tick
+    heard = sorted(set(readings))
+    assert set(started) <= set(heard)  # every tick at a reading's stamp
+    assert np.allclose(np.diff(started), profile.control_period)  # one per period, none skipped
+    assert abs(len(started) - len(heard) / 2) <= 1
+    assert graph.policy.diagnostics_report().values["tick_on"] == "joint_states"
 
 
 def test_a_gripper_on_its_own_controller_and_topics_is_driven(tmp_path, graph_for):
