@@ -4,9 +4,10 @@ After a moment (as a person, and so teleop_node has seen an untouched pad before
 press: it acts on presses, not on a button found down) it presses START (the recorder starts
 the episode), then watches the task's progress from what it
 saw ``reaction_s`` ago: the hand's distance to the object while the object is not in the hand,
-the object's distance to its goal while it is, across the table and in height apart (a lift
-is neither). When neither has shrunk by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls
-or dithers), or the distance across grew by ``WRONG_WAY_M`` over its best in the last
+the object's distance to its goal while it is, across the table and in height apart, and, with
+the object in hand, how high it was lifted (the lift before the carry is progress too, however
+slow). When none has improved by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls or
+dithers), or the distance across grew by ``WRONG_WAY_M`` over its best in the last
 ``PATIENCE_S`` (it heads the wrong way),
 the person (unless the object already sits at its goal and the hand is away from it, waiting
 for the verdict) holds the deadman (policy_node yields at once, teleop drives) and steers as the
@@ -103,11 +104,13 @@ class CorrectingOperator:
         return self._frame()
 
     def _distance(self, hand: np.ndarray, held: Pose, goal: Pose, holding: bool) -> np.ndarray:
-        """How far the task has to go, (across the table, in height): the object to its goal
-        with it in hand, else the hand to the object."""
+        """How far the task has to go, each shrinking with progress: (across the table, in
+        height, minus the lift): the object to its goal with it in hand (then minus its height:
+        lifting it clear is progress), else the hand to the object (lift 0)."""
         here, there = (held.position, goal.position) if holding else (
             hand, held.position + np.array([0.0, 0.0, self.task.grasp_above_centre]))
-        return np.array([np.linalg.norm(there[:2] - here[:2]), abs(here[2] - there[2])])
+        lift = held.position[2] if holding else 0.0
+        return np.array([np.linalg.norm(there[:2] - here[:2]), abs(here[2] - there[2]), -lift])
 
     def _watch(self, now: float, seen_at: float, distance: np.ndarray, holding: bool,
                placed: bool, success: bool) -> None:
