@@ -7,7 +7,8 @@ it cannot disagree on spelling.
 from __future__ import annotations
 
 STATE = "state"  # float32 [batch, n_joints], joint positions in profile order, robot units
-ACTIONS = "actions"  # float32 [batch, chunk, n_joints], absolute joint targets, robot units
+# float32 or float64 [batch, chunk, n_joints], absolute joint targets, robot units
+ACTIONS = "actions"
 IMAGE_PREFIX = "image_"  # uint8 [batch, H, W, 3] RGB per camera, at the profile's size
 
 

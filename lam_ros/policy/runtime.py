@@ -204,6 +204,7 @@ class PolicyRuntime:
             model_bytes, providers, threads,
             {"TensorrtExecutionProvider": tensorrt_options(self.model_path, tensorrt_fp16)})
         check_interface(self.session, self.card, self.model_path)
+        self._bind_io()
         # The first run builds TensorRT's engine (or loads it from the cache): here, at load,
         # never on a control tick.
         self.warmup_ms = [self._warm_up() for _ in range(max(1, warmup_runs))]
@@ -236,21 +237,54 @@ class PolicyRuntime:
     def chunk(self) -> int:
         return self.card.chunk
 
+    def _bind_io(self) -> None:
+        """Fixed-shape I/O binding: the inputs and the output live in buffers made once, so a
+        prediction copies the observation in place and the session writes the chunk in place
+        (on a GPU provider onnxruntime moves them to and from the device, allocating nothing
+        per run on the host)."""
+        n = self.profile.n_joints
+        self._inputs = {features.STATE: np.zeros((1, n), np.float32)}
+        for camera in self.card.cameras:
+            self._inputs[features.image_key(camera.name)] = np.zeros(
+                (1, camera.height, camera.width, 3), np.uint8)
+        output = next(o for o in self.session.get_outputs() if o.name == features.ACTIONS)
+        dtype = np.float64 if output.type == "tensor(double)" else np.float32
+        self._actions = np.zeros((1, self.card.chunk, n), dtype)
+        try:  # one plain run first: a wrong output shape is named, not a binding error
+            (actions,) = self.session.run([features.ACTIONS], self._inputs)
+        except Exception as exc:  # a graph that fails on well-formed input is unusable
+            raise InterfaceError(f"{self.model_path}: warm-up inference failed: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        if actions.shape != self._actions.shape:
+            raise InterfaceError(f"{self.model_path}: output {features.ACTIONS!r} is "
+                                 f"{list(actions.shape)}, the card promises "
+                                 f"{list(self._actions.shape)}")
+        self._binding = self.session.io_binding()
+        for name, buffer in self._inputs.items():
+            self._binding.bind_cpu_input(name, buffer)
+        self._binding.bind_ortvalue_output(features.ACTIONS,
+                                           ort.OrtValue.ortvalue_from_numpy(self._actions))
+
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
         """Joint-target chunk [chunk, n_joints] (float64, robot units) for one observation.
 
         ``images`` maps camera name -> HxWx3 uint8 RGB at the card's size; ``state`` is the joint
-        positions in profile order.
+        positions in profile order. One thread at a time (the tick's, or the inference worker's).
         """
-        feed = {features.STATE: np.asarray(state, dtype=np.float32).reshape(1, -1)}
+        state = np.asarray(state)
+        if state.shape != (self.profile.n_joints,):
+            raise ValueError(f"state has shape {state.shape}, the policy needs "
+                             f"({self.profile.n_joints},) joint positions")
         for camera in self.card.cameras:
             rgb = images[camera.name]
             if rgb.shape != (camera.height, camera.width, 3) or rgb.dtype != np.uint8:
                 raise ValueError(f"camera {camera.name!r} image is {rgb.dtype} {rgb.shape}, the "
                                  f"policy needs uint8 {(camera.height, camera.width, 3)}")
-            feed[features.image_key(camera.name)] = rgb[np.newaxis]
-        (actions,) = self.session.run([features.ACTIONS], feed)
-        return np.asarray(actions[0], dtype=np.float64)
+        np.copyto(self._inputs[features.STATE][0], state, casting="unsafe")
+        for camera in self.card.cameras:
+            np.copyto(self._inputs[features.image_key(camera.name)][0], images[camera.name])
+        self.session.run_with_iobinding(self._binding)
+        return self._actions[0].astype(np.float64)
 
     def _warm_up(self) -> float:
         images = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in self.card.cameras}
@@ -260,10 +294,6 @@ class PolicyRuntime:
         except Exception as exc:  # a graph that fails on well-formed input is unusable
             raise InterfaceError(f"{self.model_path}: warm-up inference failed: "
                                  f"{str(exc).splitlines()[0]}") from None
-        expected = (self.card.chunk, self.profile.n_joints)
-        if actions.shape != expected:
-            raise InterfaceError(f"{self.model_path}: output {features.ACTIONS!r} is "
-                                 f"{[1, *actions.shape]}, the card promises {[1, *expected]}")
         if not np.isfinite(actions).all():
             raise PolicyLoadError(f"{self.model_path}: warm-up output {features.ACTIONS!r} holds "
                                   f"{int((~np.isfinite(actions)).sum())} non-finite (NaN/Inf) "

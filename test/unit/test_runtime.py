@@ -6,9 +6,12 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
+from family_models import tiny_exported_policy
 from onnx_models import constant_chunk_model, default_card, hold_model
 
+from lam_ros.core import features
 from lam_ros.core.profile import CameraSpec
+from lam_ros.policy.families import FAMILIES
 from lam_ros.policy.runtime import (
     PREFERRED_PROVIDERS,
     CardError,
@@ -177,3 +180,31 @@ def test_predict_refuses_an_image_of_the_wrong_size(tmp_path, profile):
     runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
     with pytest.raises(ValueError, match="front"):
         runtime.predict({"front": np.zeros((48, 48, 3), np.uint8)}, np.array(profile.home))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bound_predictions_equal_a_plain_session_run_input_after_input(tmp_path, profile, family):
+    # predict writes into buffers bound once; each new observation must come through whole
+    # (no input or output of the previous run left behind).
+    model = tiny_exported_policy(tmp_path / f"{family}.onnx", profile, family)
+    runtime = PolicyRuntime(model, profile, providers=("CPUExecutionProvider",))
+    plain = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    previous = None
+    for _ in range(3):
+        images = {c.name: rng.integers(0, 256, (c.height, c.width, 3), np.uint8)
+                  for c in profile.cameras}
+        state = np.array(profile.home) + rng.normal(0, 0.2, profile.n_joints)
+        got = runtime.predict(images, state)
+        feed = {features.STATE: state.astype(np.float32)[None],
+                **{features.image_key(c): v[None] for c, v in images.items()}}
+        (expected,) = plain.run([features.ACTIONS], feed)
+        np.testing.assert_allclose(got, expected[0], rtol=0, atol=1e-6)
+        assert previous is None or not np.allclose(got, previous)
+        previous = got
+
+
+def test_predict_refuses_a_state_of_the_wrong_length(tmp_path, profile):
+    runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
+    with pytest.raises(ValueError, match=rf"\({profile.n_joints},\) joint positions"):
+        runtime.predict(images_for(profile), np.zeros(profile.n_joints + 1))
