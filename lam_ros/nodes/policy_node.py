@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -292,10 +293,12 @@ class PolicyNode(LifecycleNode):
         return response
 
     def on_timer(self) -> None:
+        """The control-period timer: every tick with tick_on:=timer, else only the watchdog's
+        (no reading for 1.5 periods)."""
         if self.schedule.on_timer(self.now()):
             self.on_tick(self.now)
 
-    def on_tick(self, clock) -> None:
+    def on_tick(self, clock: Callable[[], float]) -> None:
         """One control tick; ``clock()`` is the ROS time it decides for (read again after
         inference)."""
         self.schedule.ticked(self.now())
