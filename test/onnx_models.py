@@ -26,9 +26,8 @@ def _inputs(profile: RobotProfile, state_shape=None, image_dtype=TensorProto.UIN
 
 
 def _save(path: Path, nodes, inputs, initializers, chunk: int, n_joints: int,
-          card_json: str | None) -> Path:
-    output = helper.make_tensor_value_info(features.ACTIONS, TensorProto.FLOAT,
-                                           [1, chunk, n_joints])
+          card_json: str | None, output_type: int = TensorProto.FLOAT) -> Path:
+    output = helper.make_tensor_value_info(features.ACTIONS, output_type, [1, chunk, n_joints])
     graph = helper.make_graph(nodes, "test_policy", inputs, [output], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9  # what this onnxruntime reads
@@ -56,17 +55,21 @@ def _image_sink(profile: RobotProfile):
 
 
 def constant_chunk_model(path: Path, profile: RobotProfile, chunk_actions: np.ndarray,
-                         card_json: str | None = "") -> Path:
-    """Always outputs ``chunk_actions`` [chunk, n_joints] (may hold values beyond limits, NaN)."""
+                         card_json: str | None = "", output_type: int = TensorProto.FLOAT
+                         ) -> Path:
+    """Always outputs ``chunk_actions`` [chunk, n_joints] (may hold values beyond limits, NaN),
+    cast to ``output_type``."""
     chunk_actions = np.asarray(chunk_actions, dtype=np.float32)
     chunk = len(chunk_actions)
     nodes, state, init = _image_sink(profile)
     init.append(numpy_helper.from_array(chunk_actions[np.newaxis], "constant_chunk"))
     nodes += [helper.make_node("ReduceSum", [state], ["state_sum"], keepdims=0),
               helper.make_node("Mul", ["state_sum", "zero"], ["state_zero"]),
-              helper.make_node("Add", ["constant_chunk", "state_zero"], [features.ACTIONS])]
+              helper.make_node("Add", ["constant_chunk", "state_zero"], ["chunk_f"]),
+              helper.make_node("Cast", ["chunk_f"], [features.ACTIONS], to=output_type)]
     card = default_card(profile, chunk) if card_json == "" else card_json
-    return _save(path, nodes, _inputs(profile), init, chunk, profile.n_joints, card)
+    return _save(path, nodes, _inputs(profile), init, chunk, profile.n_joints, card,
+                 output_type)
 
 
 def hold_model(path: Path, profile: RobotProfile, chunk: int = 4, offset: float = 0.0,

@@ -3,13 +3,17 @@ arrives, or on a free-running timer.
 
 On a timer, the newest observation waits for the tick: up to one joint-state period (10 ms at
 100 Hz) is added to every command's latency, at a phase that drifts. Ticking on the reading
-itself removes that wait: the command answers the reading within the node's own work. The
-readings' stamps lay out a grid of control periods (re-anchored after a gap or a clock jump),
-so the command rate stays the control rate whatever the joint-state rate.
+itself removes that wait: with inline inference the command answers the reading within the
+node's own work. The readings' stamps lay out a grid of control periods; the reading nearest a
+grid point (within half the readings' own interval, so stamp jitter cannot move a tick by a
+whole reading) opens its period. A missing reading or a clock jump back re-anchors the grid at
+the next one. So commands go out at the control rate when joint states come at least that
+fast; slower joint states tick once each.
 
-Either way a timer at the control period keeps watch: with readings it stays quiet; when no tick
-ran for ``WATCHDOG_PERIODS`` (the readings stopped) it ticks, and that tick holds on the stale
-observation and counts the fault, as the timer tick always did. Pure: no ROS.
+Either way a timer at the control period keeps watch: while readings open periods it stays
+quiet; once none did for ``WATCHDOG_PERIODS`` (the readings stopped) it ticks every period, as
+the timer tick always did: the schedule in force goes on until the observation is older than
+the stale limit, then every tick holds and counts the fault. Pure: no ROS.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ _EPS = 1e-6  # s: stamps on the grid up to float noise count as on it
 
 
 class TickSchedule:
-    """Decides, per joint-state reading and per timer callback, whether to tick now. Times are
-    ROS seconds (the readings' stamps, the node's clock)."""
+    """Decides, per joint-state reading and per timer callback, whether to tick now. Stamps and
+    ``now`` are ROS seconds; ``now`` is the node's clock."""
 
     def __init__(self, period_s: float, source: str = JOINT_STATES):
         if source not in TICK_SOURCES:
@@ -31,31 +35,34 @@ class TickSchedule:
             raise ValueError(f"control period must be > 0, got {period_s}")
         self.period_s = period_s
         self.source = source
-        self._next_due: float | None = None  # the next grid point, ROS seconds
-        self._last_tick: float | None = None
+        self._next_due: float | None = None  # the next grid point (a reading stamp's time)
+        self._last_stamp: float | None = None
+        self._interval = 0.0  # between the last two readings of distinct stamps, <= a period
+        self._last_reading_tick: float | None = None  # node clock
 
-    def on_reading(self, stamp: float) -> bool:
-        """A joint-state reading stamped ``stamp`` arrived: True when it opens a control period
-        (the node ticks now). Several readings of one instant open at most one period."""
+    def on_reading(self, stamp: float, now: float) -> bool:
+        """A joint-state reading stamped ``stamp`` arrived at ``now``: True when it opens a
+        control period (the node ticks now). Readings of one instant open at most one."""
         if self.source != JOINT_STATES:
             return False
-        due = self._next_due
-        if due is not None and due - 2 * self.period_s <= stamp < due - _EPS:
+        if self._last_stamp is not None and 0 < stamp - self._last_stamp <= self.period_s:
+            self._interval = stamp - self._last_stamp
+        self._last_stamp = stamp
+        due, early = self._next_due, self._interval / 2
+        if due is not None and due - 2 * self.period_s <= stamp < due - early - _EPS:
             return False  # inside the current period
-        # On the grid, or the first reading, or after a gap (a period or more without one) or a
-        # clock jump back (a simulator reset): re-anchor the grid at this reading.
-        on_grid = due is not None and due - _EPS <= stamp < due + self.period_s
+        # Near the grid point: the grid goes on. Else (the first reading, one after a missing
+        # reading or a gap, a clock jump back): the grid re-anchors here.
+        on_grid = due is not None and due - early - _EPS <= stamp < due + early + _EPS
         self._next_due = (due if on_grid else stamp) + self.period_s
+        self._last_reading_tick = now
         return True
 
     def on_timer(self, now: float) -> bool:
         """The control-period timer fired at ``now``: True when it should tick. On a timer,
-        always; ticking on readings, only when none ran for WATCHDOG_PERIODS (or ever)."""
+        always; ticking on readings, only when none opened a period for WATCHDOG_PERIODS (or
+        ever), and then every time until one does."""
         if self.source == TIMER:
             return True
-        last = self._last_tick
+        last = self._last_reading_tick
         return last is None or not 0 <= now - last < WATCHDOG_PERIODS * self.period_s
-
-    def ticked(self, now: float) -> None:
-        """A tick ran at ``now`` (either trigger)."""
-        self._last_tick = now

@@ -258,7 +258,7 @@ class PolicyNode(LifecycleNode):
         if controller is None:
             return
         controller.on_joint_positions(stamp, positions)
-        if schedule is not None and schedule.on_reading(stamp):
+        if schedule is not None and schedule.on_reading(stamp, self.now()):
             # On simulated time the /clock message of this instant may come after the reading:
             # the tick is never earlier than the reading it answers.
             self.on_tick(lambda: max(self.now(), stamp))
@@ -301,7 +301,6 @@ class PolicyNode(LifecycleNode):
     def on_tick(self, clock: Callable[[], float]) -> None:
         """One control tick; ``clock()`` is the ROS time it decides for (read again after
         inference)."""
-        self.schedule.ticked(self.now())
         was_enabled = self.controller.safety.enabled
         result = self.controller.tick(clock(), clock=clock)
         if result.decision.send:

@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,9 @@ class ProviderParityError(PolicyLoadError):
 # Largest |action| difference (robot units: rad, m) a GPU provider may show against the CPU
 # provider at load: float32 kernels differ in summation order only; fp16 rounds every layer.
 PARITY_TOLERANCE = {False: 1e-3, True: 2e-2}  # keyed by fp16
+# The action output's element types a policy may declare, and the buffer each is bound to.
+OUTPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+                "tensor(float16)": np.float16}
 
 
 def tensorrt_options(model_path: Path, fp16: bool) -> dict[str, str]:
@@ -213,7 +216,8 @@ class PolicyRuntime:
             reference, _, _ = open_session(model_bytes, ("CPUExecutionProvider",), threads)
             fp16 = tensorrt_fp16 and self.provider == "TensorrtExecutionProvider"
             self.parity_max_diff = check_parity(
-                self.session, reference, self.check_feeds(), PARITY_TOLERANCE[fp16],
+                self._run_bound, lambda feed: reference.run([features.ACTIONS], feed)[0][0],
+                self.check_feeds(), PARITY_TOLERANCE[fp16],
                 f"{self.model_path} on {self.provider}{' fp16' if fp16 else ''}")
 
     def check_feeds(self, count: int = 3, seed: int = 0) -> list[dict[str, np.ndarray]]:
@@ -238,18 +242,20 @@ class PolicyRuntime:
         return self.card.chunk
 
     def _bind_io(self) -> None:
-        """Fixed-shape I/O binding: the inputs and the output live in buffers made once, so a
-        prediction copies the observation in place and the session writes the chunk in place
-        (on a GPU provider onnxruntime moves them to and from the device, allocating nothing
-        per run on the host)."""
+        """Fixed-shape I/O binding: input and output buffers made once. A run copies the
+        observation into the input buffers and binds them (on a GPU provider that is where
+        onnxruntime copies them to the device), and the session writes the chunk into the bound
+        output buffer: no per-run allocation for the model's inputs and output."""
         n = self.profile.n_joints
         self._inputs = {features.STATE: np.zeros((1, n), np.float32)}
         for camera in self.card.cameras:
             self._inputs[features.image_key(camera.name)] = np.zeros(
                 (1, camera.height, camera.width, 3), np.uint8)
         output = next(o for o in self.session.get_outputs() if o.name == features.ACTIONS)
-        dtype = np.float64 if output.type == "tensor(double)" else np.float32
-        self._actions = np.zeros((1, self.card.chunk, n), dtype)
+        if output.type not in OUTPUT_TYPES:
+            raise InterfaceError(f"{self.model_path}: output {features.ACTIONS!r} is "
+                                 f"{output.type}, expected one of {sorted(OUTPUT_TYPES)}")
+        self._actions = np.zeros((1, self.card.chunk, n), OUTPUT_TYPES[output.type])
         try:  # one plain run first: a wrong output shape is named, not a binding error
             (actions,) = self.session.run([features.ACTIONS], self._inputs)
         except Exception as exc:  # a graph that fails on well-formed input is unusable
@@ -260,10 +266,18 @@ class PolicyRuntime:
                                  f"{list(actions.shape)}, the card promises "
                                  f"{list(self._actions.shape)}")
         self._binding = self.session.io_binding()
-        for name, buffer in self._inputs.items():
-            self._binding.bind_cpu_input(name, buffer)
         self._binding.bind_ortvalue_output(features.ACTIONS,
                                            ort.OrtValue.ortvalue_from_numpy(self._actions))
+
+    def _run_bound(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The chunk [chunk, n_joints] for ``feed`` (the model's inputs, batch 1), through the
+        binding; a copy, never the bound buffer."""
+        for name, buffer in self._inputs.items():
+            np.copyto(buffer, feed[name], casting="unsafe")
+            # Bound again every run: a GPU provider copies a CPU input when it is bound.
+            self._binding.bind_cpu_input(name, buffer)
+        self.session.run_with_iobinding(self._binding)
+        return self._actions[0].astype(np.float64)
 
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
         """Joint-target chunk [chunk, n_joints] (float64, robot units) for one observation.
@@ -275,16 +289,14 @@ class PolicyRuntime:
         if state.shape != (self.profile.n_joints,):
             raise ValueError(f"state has shape {state.shape}, the policy needs "
                              f"({self.profile.n_joints},) joint positions")
+        feed = {features.STATE: state[np.newaxis]}
         for camera in self.card.cameras:
             rgb = images[camera.name]
             if rgb.shape != (camera.height, camera.width, 3) or rgb.dtype != np.uint8:
                 raise ValueError(f"camera {camera.name!r} image is {rgb.dtype} {rgb.shape}, the "
                                  f"policy needs uint8 {(camera.height, camera.width, 3)}")
-        np.copyto(self._inputs[features.STATE][0], state, casting="unsafe")
-        for camera in self.card.cameras:
-            np.copyto(self._inputs[features.image_key(camera.name)][0], images[camera.name])
-        self.session.run_with_iobinding(self._binding)
-        return self._actions[0].astype(np.float64)
+            feed[features.image_key(camera.name)] = rgb[np.newaxis]
+        return self._run_bound(feed)
 
     def _warm_up(self) -> float:
         images = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in self.card.cameras}
@@ -301,14 +313,15 @@ class PolicyRuntime:
         return (time.perf_counter() - start) * 1e3
 
 
-def check_parity(candidate: ort.InferenceSession, reference: ort.InferenceSession,
+def check_parity(candidate: Callable[[dict[str, np.ndarray]], np.ndarray],
+                 reference: Callable[[dict[str, np.ndarray]], np.ndarray],
                  feeds: Sequence[dict[str, np.ndarray]], tolerance: float, what: str) -> float:
-    """The largest |action| difference of ``candidate`` against ``reference`` over ``feeds``;
-    raises ProviderParityError, naming ``what``, beyond ``tolerance``."""
+    """The largest |action| difference of ``candidate(feed)`` against ``reference(feed)`` (each
+    the chunk for one feed) over ``feeds``; raises ProviderParityError, naming ``what``, beyond
+    ``tolerance``."""
     worst = 0.0
     for feed in feeds:
-        (got,) = candidate.run([features.ACTIONS], feed)
-        (expected,) = reference.run([features.ACTIONS], feed)
+        got, expected = candidate(feed), reference(feed)
         diff = np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))
         worst = max(worst, float(np.nanmax(diff)) if np.isfinite(diff).all() else np.inf)
     if not worst <= tolerance:

@@ -5,8 +5,8 @@ press: it acts on presses, not on a button found down) it presses START (the rec
 the episode), then watches the task's progress from what it
 saw ``reaction_s`` ago: the hand's distance to the object while the object is not in the hand,
 the object's distance to its goal while it is, across the table and in height apart, and, with
-the object in hand, how high it was lifted (the lift before the carry is progress too, however
-slow). When none has improved by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls or
+the object in hand, how high it was lifted up to a clearance (the lift before the carry is
+progress too, however slow). When none has improved by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls or
 dithers), or the distance across grew by ``WRONG_WAY_M`` over its best in the last
 ``PATIENCE_S`` (it heads the wrong way),
 the person (unless the object already sits at its goal and the hand is away from it, waiting
@@ -33,6 +33,7 @@ PATIENCE_S = 3.0  # sim seconds without progress before the person steps in
 MIN_PROGRESS_M = 0.02
 WRONG_WAY_M = 0.05
 PLACED_M = 0.02  # the object this close to its goal, out of the hand: placed
+LIFT_CLEARANCE_M = 0.05  # a lift counts as progress up to this height above the goal's
 
 
 class CorrectingOperator:
@@ -105,11 +106,13 @@ class CorrectingOperator:
 
     def _distance(self, hand: np.ndarray, held: Pose, goal: Pose, holding: bool) -> np.ndarray:
         """How far the task has to go, each shrinking with progress: (across the table, in
-        height, minus the lift): the object to its goal with it in hand (then minus its height:
-        lifting it clear is progress), else the hand to the object (lift 0)."""
+        height, minus the lift): the object to its goal with it in hand (then minus how far it
+        is lifted above its goal's height, up to LIFT_CLEARANCE_M: lifting it clear is progress,
+        bobbing up and down higher is not), else the hand to the object (lift 0)."""
         here, there = (held.position, goal.position) if holding else (
             hand, held.position + np.array([0.0, 0.0, self.task.grasp_above_centre]))
-        lift = held.position[2] if holding else 0.0
+        lift = (min(max(held.position[2] - goal.position[2], 0.0), LIFT_CLEARANCE_M)
+                if holding else 0.0)
         return np.array([np.linalg.norm(there[:2] - here[:2]), abs(here[2] - there[2]), -lift])
 
     def _watch(self, now: float, seen_at: float, distance: np.ndarray, holding: bool,

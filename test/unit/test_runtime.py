@@ -7,12 +7,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from family_models import tiny_exported_policy
+from onnx import TensorProto
 from onnx_models import constant_chunk_model, default_card, hold_model
 
 from lam_ros.core import features
 from lam_ros.core.profile import CameraSpec
 from lam_ros.policy.families import FAMILIES
 from lam_ros.policy.runtime import (
+    PARITY_TOLERANCE,
     PREFERRED_PROVIDERS,
     CardError,
     InterfaceError,
@@ -20,6 +22,8 @@ from lam_ros.policy.runtime import (
     NotOnnxError,
     PolicyLoadError,
     PolicyRuntime,
+    ProviderParityError,
+    check_parity,
     open_session,
 )
 
@@ -208,3 +212,32 @@ def test_predict_refuses_a_state_of_the_wrong_length(tmp_path, profile):
     runtime = PolicyRuntime(hold_model(tmp_path / "m.onnx", profile), profile)
     with pytest.raises(ValueError, match=rf"\({profile.n_joints},\) joint positions"):
         runtime.predict(images_for(profile), np.zeros(profile.n_joints + 1))
+
+
+def test_a_provider_that_disagrees_with_the_cpu_is_refused_beyond_the_tolerance(tmp_path,
+                                                                               profile):
+    # Two real onnxruntime sessions whose graphs differ by 5 mrad: refused at the fp32
+    # tolerance, accepted (and the difference reported) at the fp16 one.
+    def chunk_of(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda feed: session.run([features.ACTIONS], feed)[0][0]
+
+    runtime = PolicyRuntime(hold_model(tmp_path / "a.onnx", profile), profile)
+    candidate = chunk_of(hold_model(tmp_path / "b.onnx", profile, offset=0.005))
+    feeds = runtime.check_feeds()
+    with pytest.raises(ProviderParityError, match=r"differ by up to 0\.005.*tolerance 0\.001"):
+        check_parity(candidate, chunk_of(tmp_path / "a.onnx"), feeds, PARITY_TOLERANCE[False],
+                     "b.onnx on a GPU")
+    worst = check_parity(candidate, chunk_of(tmp_path / "a.onnx"), feeds,
+                         PARITY_TOLERANCE[True], "b.onnx fp16")
+    assert worst == pytest.approx(0.005, abs=1e-6)
+    # The runtime's own bound path is what a GPU provider is checked through.
+    assert check_parity(runtime._run_bound, chunk_of(tmp_path / "a.onnx"), feeds,
+                        PARITY_TOLERANCE[False], "a.onnx") < 1e-6
+
+
+def test_an_output_of_an_unusable_type_is_named(tmp_path, profile):
+    path = constant_chunk_model(tmp_path / "m.onnx", profile, np.zeros((10, profile.n_joints)),
+                                output_type=TensorProto.INT32)
+    with pytest.raises(InterfaceError, match=r"tensor\(int32\)"):
+        PolicyRuntime(path, profile)

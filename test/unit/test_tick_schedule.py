@@ -1,5 +1,6 @@
 """When policy_node ticks: on the reading that opens each control period, with a watchdog timer."""
 
+import numpy as np
 import pytest
 
 from lam_ros.core.tick_schedule import JOINT_STATES, TIMER, TickSchedule
@@ -8,7 +9,7 @@ PERIOD = 0.1
 
 
 def ticks_for(schedule, stamps):
-    return [round(s, 6) for s in stamps if schedule.on_reading(s)]
+    return [round(s, 6) for s in stamps if schedule.on_reading(s, s)]
 
 
 def test_readings_faster_than_the_control_rate_tick_once_per_period():
@@ -17,42 +18,62 @@ def test_readings_faster_than_the_control_rate_tick_once_per_period():
     assert ticks_for(schedule, stamps) == pytest.approx([1.0 + 0.1 * k for k in range(10)])
 
 
+def test_stamp_jitter_moves_no_tick_by_a_reading():
+    # 100 Hz readings with +-2 ms of jitter on the stamps, for 20 s: a tick is always the
+    # reading nearest its grid point, never the one after (which would make a 110 ms interval).
+    rng = np.random.default_rng(0)
+    stamps = 5.0 + 0.01 * np.arange(2000) + rng.uniform(-0.002, 0.002, 2000)
+    ticks = ticks_for(TickSchedule(PERIOD), stamps)
+    assert len(ticks) == 200
+    assert np.all(np.abs(np.diff(ticks) - PERIOD) < 0.005)
+
+
+def test_readings_at_the_control_rate_tick_each_despite_jitter():
+    rng = np.random.default_rng(1)
+    stamps = 2.0 + 0.1 * np.arange(300) + rng.uniform(-0.003, 0.003, 300)
+    assert len(ticks_for(TickSchedule(PERIOD), stamps)) == 300
+
+
 def test_a_rate_that_does_not_divide_the_period_keeps_the_control_rate():
-    # 30 Hz readings against 10 Hz: each tick is the first reading at or past its grid point;
-    # the grid does not drift towards the readings, so 3 s give 30 ticks, not more.
-    schedule = TickSchedule(PERIOD)
-    ticks = ticks_for(schedule, [k / 30 for k in range(90)])
+    # 30 Hz readings against 10 Hz: the grid does not drift towards the readings, so 3 s give
+    # 30 ticks, not more.
+    ticks = ticks_for(TickSchedule(PERIOD), [k / 30 for k in range(90)])
     assert len(ticks) == 30
-    assert all(-1e-9 <= t - 0.1 * i < 1 / 30 for i, t in enumerate(ticks))
+    assert all(abs(t - 0.1 * i) < 1 / 60 for i, t in enumerate(ticks))
+
+
+def test_slower_readings_tick_once_each():
+    stamps = [0.2 * k for k in range(10)]  # 5 Hz against 10 Hz
+    assert len(ticks_for(TickSchedule(PERIOD), stamps)) == 10
 
 
 def test_several_readings_of_one_instant_open_one_period():
     schedule = TickSchedule(PERIOD)
-    assert [schedule.on_reading(2.0) for _ in range(3)] == [True, False, False]
+    assert [schedule.on_reading(2.0, 2.0) for _ in range(3)] == [True, False, False]
 
 
-def test_the_grid_re_anchors_after_a_gap_and_after_a_clock_jump_back():
+def test_the_grid_re_anchors_after_a_missing_reading_and_after_a_clock_jump_back():
     schedule = TickSchedule(PERIOD)
     assert ticks_for(schedule, [1.0, 1.05, 1.1]) == [1.0, 1.1]
-    assert ticks_for(schedule, [1.537, 1.54, 1.637]) == [1.537, 1.637]  # gap: from the reading
-    assert ticks_for(schedule, [0.003, 0.05, 0.103]) == [0.003, 0.103]  # simulator reset
+    assert ticks_for(schedule, [1.15, 1.25, 1.3, 1.35]) == [1.25, 1.35]  # 1.2 never came
+    assert ticks_for(schedule, [0.003, 0.053, 0.103]) == [0.003, 0.103]  # simulator reset
 
 
-def test_the_watchdog_ticks_only_when_readings_stopped():
+def test_the_watchdog_ticks_every_period_once_readings_stopped():
     schedule = TickSchedule(PERIOD)
-    assert schedule.on_timer(0.0)  # nothing ticked yet: the tick says what it waits for
-    schedule.ticked(1.0)
+    assert schedule.on_timer(0.0)  # nothing opened a period yet: the tick says what it waits for
+    assert schedule.on_reading(1.0, 1.0)
     assert not schedule.on_timer(1.1)
     assert not schedule.on_timer(1.149)
-    assert schedule.on_timer(1.151)
+    assert all(schedule.on_timer(t) for t in (1.151, 1.25, 1.35, 1.45))  # every period
     assert schedule.on_timer(0.5)  # the clock went back: tick
 
 
 def test_on_a_timer_every_timer_callback_ticks_and_readings_never_do():
     schedule = TickSchedule(PERIOD, TIMER)
-    schedule.ticked(1.0)
     assert schedule.on_timer(1.01)
-    assert not schedule.on_reading(5.0)
+    assert not schedule.on_reading(5.0, 5.0)
+    assert schedule.on_timer(1.02)
 
 
 def test_bad_settings_are_named():
