@@ -144,8 +144,10 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
     from sensor_msgs.msg import Image
     from std_srvs.srv import SetBool
 
+    from lam_ros.core import commands
     from lam_ros.launcher import NodeGroup, NodeSpec
     from lam_ros.ros import qos
+    from lam_ros.ros.command_publisher import MESSAGE_CLASSES
     from lam_ros.ros.convert import rgb_to_image
     from lam_ros.ros.joint_states import JointStatePublisher
 
@@ -157,13 +159,25 @@ def node_latency(model: Path, profile_name: str, seconds: float, joint_hz: float
         rclpy.init()
         node = Node("bench_robot")
         joints = JointStatePublisher(node, profile, list(profile.joint_names))
+        # A position-controlled robot: it reports what it was last commanded, so the safety
+        # filter finds it where the policy sent it and every tick can send.
+        positions = np.array(profile.home, dtype=float)
+
+        def follow(group, msg):
+            command = commands.decode(group, msg)
+            index = [profile.joint_names.index(j) for j in command.joint_names]
+            positions[index] = command.points[-1][1]
+
+        for group in profile.command_groups:
+            node.create_subscription(MESSAGE_CLASSES[group.interface], group.topic,
+                                     lambda msg, g=group: follow(g, msg), qos.COMMAND)
         cams = {c: node.create_publisher(Image, c.topic, qos.SENSOR) for c in profile.cameras}
         frames = {c: np.random.default_rng(2).integers(0, 256, (c.height, c.width, 3), np.uint8)
                   for c in profile.cameras}
 
         def publish_joints():
             stamp = node.get_clock().now().to_msg()
-            joints.publish(np.array(profile.home), None, stamp)
+            joints.publish(positions.copy(), None, stamp)
 
         def publish_frames():
             stamp = node.get_clock().now().to_msg()
