@@ -1,19 +1,18 @@
 """A simulated person watching a policy drive, who takes over with the gamepad when it goes wrong.
 
-After a moment (as a person, and so teleop_node has seen an untouched pad before the first
-press: it acts on presses, not on a button found down) it presses START (the recorder starts
-the episode), then watches the task's progress from what it
-saw ``reaction_s`` ago: the hand's distance to the object while the object is not in the hand,
-the object's distance to its goal while it is, across the table and in height apart, and, with
-the object in hand, how high it was lifted up to a clearance (the lift before the carry is
-progress too, however slow). When none has improved by ``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls or
-dithers), or the distance across grew by ``WRONG_WAY_M`` over its best in the last
-``PATIENCE_S`` (it heads the wrong way),
-the person (unless the object already sits at its goal and the hand is away from it, waiting
-for the verdict) holds the deadman (policy_node yields at once, teleop drives) and steers as the
-joystick operator does (``sim/operator.py``): to the object, grasp and lift, then lets go so the
-policy carries on; a take-over with the object in hand is seen through to the place. A
-success is answered with A, the time limit with B. Every choice is seeded; pure: no ROS.
+After a moment (as a person, and so teleop_node has seen an untouched pad before the first press:
+it acts on presses, not on a button found down) it presses START (the recorder starts the episode),
+then watches the task's progress from what it saw ``reaction_s`` ago: the hand's distance to the
+object while the object is not in the hand, the object's distance to its goal while it is, across
+the table and in height apart, and, with the object in hand, how high it was lifted up to a
+clearance (the lift before the carry is progress too, however slow). When none has improved by
+``MIN_PROGRESS_M`` in ``PATIENCE_S`` (the policy stalls or dithers), or the distance across grew by
+``WRONG_WAY_M`` over its best in the last ``PATIENCE_S`` (it heads the wrong way), the person
+(unless the object already sits at its goal and the hand is away from it, waiting for the verdict)
+holds the deadman (policy_node yields at once, teleop drives) and steers as the joystick operator
+does (``sim/operator.py``): to the object, grasp and lift, then lets go so the policy carries on; a
+take-over with the object in hand is seen through to the place. A success is answered with A, the
+time limit with B. Every choice is seeded; pure: no ROS.
 """
 
 from __future__ import annotations
