@@ -194,9 +194,12 @@ class RecorderSession:
         return response.message
 
 
-def recorded_topics(profile_name: str) -> set[str]:
-    profile = load_profile(profile_name)
-    return {*profile_topics(profile), "/clock"}
+def recorded_topics(config: RecordSimConfig) -> set[str]:
+    """What the recorder must have subscribed before the first episode starts: the robot's
+    topics and the clock, and the person's /joy (recorded once it has a publisher; under load
+    the recorder's discovery can come after a hurried person's START)."""
+    topics = {*profile_topics(load_profile(config.profile)), "/clock"}
+    return topics | {"/joy"} if config.operator == JOYSTICK else topics
 
 
 def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
@@ -210,7 +213,7 @@ def record(config: RecordSimConfig) -> list[tuple[int, bool, str]]:
     outcomes = []
     try:
         sim.wait_ready(timeout_s=60.0, with_policy=bool(config.policy), check=nodes.check)
-        session.wait_ready(recorded_topics(config.profile), timeout_s=60.0, check=nodes.check)
+        session.wait_ready(recorded_topics(config), timeout_s=60.0, check=nodes.check)
         if person is not None:
             wait_for_services((person.begin,), 60.0, nodes.check)
         for seed in tqdm(demo_seeds(config.episodes, config.seed_offset), desc="record-sim",
