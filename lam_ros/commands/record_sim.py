@@ -250,12 +250,20 @@ def record_joystick_episode(session: RecorderSession, person: OperatorSession,
     session.set_seed(seed)
     session.sim.set_parameter("operator_node", "seed", int(seed))
     session.sim.reset(seed)
-    session.trigger(person.begin, Trigger.Request())
+    begin_by = time.monotonic() + 60.0
+    while not (response := session.sim.call(person.begin, Trigger.Request())).success:
+        nodes.check()  # operator_node waits until teleop_node hears its /joy
+        if time.monotonic() > begin_by:
+            raise SessionError(f"operator_node/begin: {response.message} after 60 s")
+        time.sleep(0.1)
     if correcting:
         session.sim.set_policy_enabled(True)
     deadline = time.monotonic() + config.wall_limit_s
+    recorded = False  # the recorder was seen recording this episode
     while not (person.status.get("seed") == seed and person.status.get("finished")
                and not session.status.get("recording", True)):
+        recorded = recorded or (person.status.get("seed") == seed
+                                and session.status.get("recording", False))
         nodes.check()  # a dead node ends the recording with its reason
         if time.monotonic() > deadline:
             raise SessionError(f"seed {seed}: the person did not finish in "
@@ -267,6 +275,8 @@ def record_joystick_episode(session: RecorderSession, person: OperatorSession,
         tqdm.write(f"seed {seed}: {person.status.get('takeovers', 0)} take-over(s), the person "
                    f"drove {person.status.get('human_s', 0.0):.1f} s")
     outcome = person.status["outcome"]
+    if not recorded:  # e.g. teleop_node missed START: no episode, whatever the person did
+        return seed, False, f"{outcome}, but not recorded (the recorder never started)"
     return seed, outcome == "success", outcome
 
 

@@ -41,6 +41,8 @@ from lam_ros.sim.corrector import CORRECT, DEMONSTRATE, CorrectingOperator
 from lam_ros.sim.operator import DEFAULT_STYLE, STYLES, JoyFrame, JoystickOperator, idle_frame
 from lam_ros.sim.tasks import DEFAULT_TASK, get_task
 
+TELEOP_NODE = "teleop_node"  # who must hear the person before it begins
+
 
 @dataclass(frozen=True)
 class OperatorConfig:
@@ -109,6 +111,14 @@ class OperatorNode(Node):
             self.objects = held_and_goal(msg)
 
     def _on_begin(self, request: Trigger.Request, response: Trigger.Response):
+        # The person's START must reach teleop_node, which acts on presses it saw happen: not
+        # before teleop_node's /joy subscription is matched (discovery can lag under load).
+        readers = self.get_subscriptions_info_by_topic("/joy")
+        if (not any(r.node_name == TELEOP_NODE for r in readers)
+                or self.joy.get_subscription_count() < len(readers)):
+            response.success = False
+            response.message = f"{TELEOP_NODE} does not hear /joy yet"
+            return response
         person = CorrectingOperator if self.config.mode == CORRECT else JoystickOperator
         self.operator = person(self.profile, self.task, self.config.style, self.config.seed,
                                self.config.time_limit_s, self.kinematics, self.mapping)
