@@ -1,9 +1,11 @@
 """The safety filter every outgoing joint command passes (docs/design.md, "Safety").
 
 Pure: the policy node and teleop feed it targets, measured joint positions and the time, and get
-back a Decision: either a command that is finite, inside the joint limits and at most one control
-period of travel at the velocity limit away from the last command, or no command at all. Sending
-nothing makes a position controller hold the last command it got, which is the safe position.
+back a Decision: either a command that is finite, inside the joint limits and no further from the
+last command than the velocity limit travels in the time since it (at most one control period's
+travel), or no command at all. Two commands close together therefore move no faster than one per
+period would, whoever ticks early. Sending nothing makes a position controller hold the last
+command it got, which is the safe position.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class SafetyFilter:
         self._enabled = False
         self.disabled_reason = "not enabled yet"
         self._last_command: np.ndarray | None = None
+        self._last_command_time = 0.0  # ROS seconds
         self._far_readings: list[np.ndarray] = []  # consecutive readings far from the command
         self.reanchors = 0  # times the robot was found far from the last command
         self.position_holds = 0  # ticks held until readings agreed where the robot is
@@ -141,7 +144,7 @@ class SafetyFilter:
             return self.fault(NON_FINITE_STATE)
         if not np.all(np.isfinite(target)):
             return self.fault(NON_FINITE_COMMAND)
-        return self._send(target, measured, confirmed)
+        return self._send(target, measured, now, confirmed)
 
     def fault(self, kind: str) -> Decision:
         """Counts a fault and holds; disables after too many in a row."""
@@ -161,9 +164,9 @@ class SafetyFilter:
         return self.config.reanchor_after_steps * self.max_step
 
     def _reference(self, measured: np.ndarray, confirmed: bool) -> np.ndarray | None:
-        """Where this step starts: the last command, unless readings in a row agree that the
-        robot is no longer near it; with no last command, the measured position if the readings
-        behind it are ``confirmed``. None while unconfirmed (hold)."""
+        """Where this step starts: the last command, unless the readings at ticks in a row agree
+        that the robot is no longer near it (and every reading between them does: ``confirmed``);
+        with no last command, the measured position if ``confirmed``. None meanwhile (hold)."""
         if self._last_command is None:
             return measured if confirmed else None
         reach = self.reach
@@ -173,13 +176,23 @@ class SafetyFilter:
         if self._far_readings and np.any(np.abs(self._far_readings[-1] - measured) > reach):
             self._far_readings = []  # readings that disagree with each other: start over
         self._far_readings.append(measured)
-        if len(self._far_readings) < self.config.reanchor_confirmations:
-            return None
+        if len(self._far_readings) < self.config.reanchor_confirmations or not confirmed:
+            return None  # a glitch between the ticks' readings is not where the robot went
         self._far_readings = []
         self.reanchors += 1
         return measured
 
-    def _send(self, target: np.ndarray, measured: np.ndarray, confirmed: bool) -> Decision:
+    def _step_limit(self, now: float) -> np.ndarray:
+        """Per joint: the furthest a command at ``now`` may be from the last one. A full period's
+        travel for the first command and after the clock went back (a simulator reset)."""
+        elapsed = now - self._last_command_time
+        if self._last_command is None or not 0.0 <= elapsed < self.period:
+            return self.max_step
+        return self.max_step * (elapsed / self.period)
+
+    def _send(self, target: np.ndarray, measured: np.ndarray, now: float,
+              confirmed: bool) -> Decision:
+        step = self._step_limit(now)
         reference = self._reference(measured, confirmed)
         if reference is None:  # waiting for readings that agree is not a fault
             self.position_holds += 1
@@ -188,10 +201,10 @@ class SafetyFilter:
         # a command never leaves the limits even when the step limit would allow it.
         reference = np.clip(reference, self.lower, self.upper)
         command = np.clip(target, self.lower, self.upper)
-        command = np.clip(command, reference - self.max_step, reference + self.max_step)
+        command = np.clip(command, reference - step, reference + step)
         command = np.clip(command, self.lower, self.upper)
         limited = bool(np.any(command != target))
-        self._last_command = command
+        self._last_command, self._last_command_time = command, now
         self.consecutive_faults = 0
         self.commands_sent += 1
         self.commands_limited += int(limited)

@@ -7,8 +7,9 @@ itself removes that wait: with inline inference the command answers the reading 
 node's own work. The readings' stamps lay out a grid of control periods; the reading nearest a
 grid point (within half the readings' own interval, so stamp jitter cannot move a tick by a
 whole reading) opens its period. A missing reading or a clock jump back re-anchors the grid at
-the next one. So commands go out at the control rate when joint states come at least that
-fast; slower joint states tick once each.
+the next one, if the node has not ticked for most of a period (so readings whose stamps jump
+about cannot tick faster than the control rate). So commands go out at the control rate when
+joint states come at least that fast; slower joint states tick once each.
 
 Either way a timer at the control period keeps watch: while readings open periods it stays
 quiet; once none did for ``WATCHDOG_PERIODS`` (the readings stopped) it ticks every period, as
@@ -39,6 +40,7 @@ class TickSchedule:
         self._last_stamp: float | None = None
         self._interval = 0.0  # between the last two readings of distinct stamps, <= a period
         self._last_reading_tick: float | None = None  # node clock
+        self._last_tick: float | None = None  # node clock, reading or watchdog
 
     def on_reading(self, stamp: float, now: float) -> bool:
         """A joint-state reading stamped ``stamp`` arrived at ``now``: True when it opens a
@@ -52,10 +54,14 @@ class TickSchedule:
         if due is not None and due - 2 * self.period_s <= stamp < due - early - _EPS:
             return False  # inside the current period
         # Near the grid point: the grid goes on. Else (the first reading, one after a missing
-        # reading or a gap, a clock jump back): the grid re-anchors here.
+        # reading or a gap, a clock jump back): the grid re-anchors here, unless the node ticked
+        # less than a period ago (readings whose stamps jump about must not tick at their rate).
+        # A reading on the grid may come soon after a watchdog tick, not within half a period.
         on_grid = due is not None and due - early - _EPS <= stamp < due + early + _EPS
+        if self._ticked_within(self.period_s / 2 if on_grid else self.period_s - early, now):
+            return False
         self._next_due = (due if on_grid else stamp) + self.period_s
-        self._last_reading_tick = now
+        self._last_reading_tick = self._last_tick = now
         return True
 
     def on_timer(self, now: float) -> bool:
@@ -64,5 +70,13 @@ class TickSchedule:
         ever), and then every time until one does."""
         if self.source == TIMER:
             return True
-        last = self._last_reading_tick
-        return last is None or not 0 <= now - last < WATCHDOG_PERIODS * self.period_s
+        if self._ticked_within(WATCHDOG_PERIODS * self.period_s, now, self._last_reading_tick):
+            return False
+        self._last_tick = now
+        return True
+
+    def _ticked_within(self, seconds: float, now: float, last: float | None = None) -> bool:
+        """A tick (by default any, reading or watchdog) less than ``seconds`` before ``now``;
+        never across a clock jump back."""
+        last = self._last_tick if last is None else last
+        return last is not None and 0 <= now - last < seconds

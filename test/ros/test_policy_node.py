@@ -56,6 +56,7 @@ class StandInRobot(Node):
         self.enable_client = self.create_client(SetBool, "/policy_node/enable")
         self.sim_time: float | None = None  # set: stamp with it (and publish it on /clock)
         self.publish_clock = True
+        self.clock_lag = 0.0  # s: /clock behind the readings' stamps
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
         self.create_timer(0.05, self.publish_observation)
 
@@ -68,7 +69,8 @@ class StandInRobot(Node):
             self.sim_time += 0.05
             stamp = sec_to_stamp(self.sim_time)
             if self.publish_clock:
-                self.clock_pub.publish(ClockMsg(clock=stamp))
+                clock = sec_to_stamp(self.sim_time - self.clock_lag)
+                self.clock_pub.publish(ClockMsg(clock=clock))
         positions = self.positions.copy()
         if self.nan_joint_state:
             positions[2] = math.nan
@@ -353,14 +355,14 @@ def test_sim_clock_jumping_back_resets_the_schedule_without_a_fault(tmp_path, pr
 
 def test_each_joint_state_reading_that_opens_a_control_period_starts_a_tick(tmp_path, profile,
                                                                               graph_for):
-    # Simulated time that no /clock message ever advances: a timer could never fire, so every
-    # tick here is started by a reading (20 Hz from the stand-in), one per control period
-    # (10 Hz), decided for the reading's own stamp.
-    def frozen_clock(robot):
-        robot.sim_time, robot.publish_clock = 100.0, False
+    # Simulated time whose /clock lags the readings (20 Hz from the stand-in) by half a reading:
+    # a timer would tick at clock times between the readings' stamps, so a tick at a reading's
+    # stamp was started by that reading; one per control period (10 Hz).
+    def lagging_clock(robot):
+        robot.sim_time, robot.clock_lag = 100.0, 0.025
 
     graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile, offset=-0.001),
-                      use_sim_time=True, pre_start=frozen_clock)
+                      use_sim_time=True, pre_start=lagging_clock)
     controller = graph.policy.controller
     readings, ticks = [], []
     on_reading, tick = controller.on_joint_positions, controller.tick
@@ -368,13 +370,38 @@ def test_each_joint_state_reading_that_opens_a_control_period_starts_a_tick(tmp_
                                                       on_reading(stamp, q))
     controller.tick = lambda now, clock=None: (ticks.append(now), tick(now, clock))[1]
     graph.set_enabled(True)
-    wait_for(lambda: len(graph.robot.commands) >= 10, what="commands with the clock standing")
+    wait_for(lambda: len(graph.robot.commands) >= 1, what="a command")
+    ticks.clear()  # before the first reading opened a period the watchdog ticked (and waited)
+    wait_for(lambda: len(graph.robot.commands) >= 11, what="commands on the lagging clock")
     started = list(ticks)  # before the readings: a reading comes before its tick
     heard = sorted(set(readings))
     assert set(started) <= set(heard)  # every tick at a reading's stamp
     assert np.allclose(np.diff(started), profile.control_period)  # one per period, none skipped
-    assert abs(len(started) - len(heard) / 2) <= 1
+    between = [r for r in heard if started[0] <= r <= started[-1]]
+    assert abs(len(between) - (2 * len(started) - 1)) <= 1  # every second reading ticked
     assert graph.policy.diagnostics_report().values["tick_on"] == "joint_states"
+
+
+def test_joint_states_whose_stamps_jump_about_tick_no_faster_than_the_control_rate(
+        tmp_path, profile, graph_for):
+    # Beside the robot's 20 Hz readings, 50 Hz more of the same positions stamped anywhere from
+    # 5 s back to 5 s ahead (a broken driver). Each would re-anchor the grid of control periods;
+    # ticking at their rate would send commands faster than the velocity limit allows.
+    graph = graph_for(profile, hold_model(tmp_path / "hold.onnx", profile, offset=-0.001))
+    robot, controller = graph.robot, graph.policy.controller
+    rng = np.random.default_rng(3)
+
+    def odd_reading():
+        now = robot.get_clock().now().nanoseconds * 1e-9
+        robot.topics.publish_joint_states(robot.positions, sec_to_stamp(now + rng.uniform(-5, 5)))
+
+    robot.create_timer(0.02, odd_reading)
+    ticks, tick = [], controller.tick
+    controller.tick = lambda now, clock=None: (ticks.append(time.monotonic()), tick(now, clock))[1]
+    graph.set_enabled(True)
+    wait_for(lambda: len(ticks) >= 20, what="20 ticks")
+    assert np.min(np.diff(ticks)) >= profile.control_period / 2
+    assert controller.safety.commands_sent >= 5  # the policy still commands
 
 
 def test_a_gripper_on_its_own_controller_and_topics_is_driven(tmp_path, graph_for):

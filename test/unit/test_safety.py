@@ -63,6 +63,23 @@ def test_random_targets_stay_in_limits_and_velocity(profile, limits, seed):
         measured = command + rng.uniform(-1.0, 1.0, command.shape) * max_step
 
 
+def test_commands_closer_than_a_period_move_no_faster_than_the_velocity_limit(profile, limits):
+    # Ticks that come early (a tick source gone wrong) must not multiply the speed.
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    filt.command(home, home, now=1.0)
+    period = profile.control_period
+    early = filt.command(upper, home, now=1.0 + period / 4)
+    np.testing.assert_allclose(early.command, np.minimum(home + max_step / 4, upper))
+    again = filt.command(upper, home, now=1.0 + period / 4)  # no time passed: no step
+    np.testing.assert_allclose(again.command, early.command)
+    late = filt.command(upper, early.command, now=5.0)  # long after: one period's travel
+    np.testing.assert_allclose(late.command, np.minimum(early.command + max_step, upper))
+    back = filt.command(upper, late.command, now=0.5)  # the clock went back: one period's
+    np.testing.assert_allclose(back.command, np.minimum(late.command + max_step, upper))
+
+
 def test_far_target_moves_one_velocity_step_from_measured_after_enable(profile, limits):
     lower, upper, max_step = limits
     filt = enabled_filter(profile)
@@ -179,6 +196,20 @@ def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, li
     near = decision.command - 0.5 * max_step  # tracking normally again: no re-anchor
     filt.command(home, near, 0.6)
     assert filt.reanchors == 1
+
+
+def test_far_readings_that_other_readings_contradict_are_not_where_the_robot_went(profile, limits):
+    # At each tick the newest reading is a glitch far off, while the readings between the ticks
+    # (not confirmed) still say the arm is where it was: no re-anchor, hold.
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    filt.command(home, home, 0.0)
+    glitch = np.clip(home - 10 * max_step, lower, upper)
+    for i in range(2 * filt.config.reanchor_confirmations):
+        held = filt.command(home, glitch, 0.1 + 0.1 * i, confirmed=False)
+        assert held.reason == safety.UNCONFIRMED_POSITION and not held.send
+    assert filt.reanchors == 0
 
 
 def test_disable_on_request_names_the_reason(profile):

@@ -81,3 +81,19 @@ def test_bad_settings_are_named():
         TickSchedule(PERIOD, "camera")
     with pytest.raises(ValueError, match="period"):
         TickSchedule(0.0, JOINT_STATES)
+
+
+def test_readings_whose_stamps_jump_about_never_tick_faster_than_the_control_rate():
+    # 100 Hz readings on the node's clock, every third one stamped anywhere from 10 s back to
+    # 10 s ahead (a broken driver, or a fuzzer): each odd stamp would re-anchor the grid.
+    rng = np.random.default_rng(2)
+    schedule, ticks = TickSchedule(PERIOD), []
+    for k in range(1000):
+        now = 3.0 + 0.01 * k
+        stamp = now + rng.uniform(-10.0, 10.0) if k % 3 == 0 else now
+        if schedule.on_reading(stamp, now):
+            ticks.append(now)
+        if k % 10 == 5 and schedule.on_timer(now):  # the watchdog timer, at the control period
+            ticks.append(now)
+    assert len(ticks) >= 50  # the node still ticks
+    assert np.min(np.diff(ticks)) >= PERIOD / 2 - 1e-9
