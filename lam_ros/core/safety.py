@@ -176,6 +176,7 @@ class SafetyFilter:
         if self._far_readings and np.any(np.abs(self._far_readings[-1] - measured) > reach):
             self._far_readings = []  # readings that disagree with each other: start over
         self._far_readings.append(measured)
+        del self._far_readings[:-self.config.reanchor_confirmations]  # held while unconfirmed
         if len(self._far_readings) < self.config.reanchor_confirmations or not confirmed:
             return None  # a glitch between the ticks' readings is not where the robot went
         self._far_readings = []
@@ -183,10 +184,15 @@ class SafetyFilter:
         return measured
 
     def _step_limit(self, now: float) -> np.ndarray:
-        """Per joint: the furthest a command at ``now`` may be from the last one. A full period's
-        travel for the first command and after the clock went back (a simulator reset)."""
-        elapsed = now - self._last_command_time
-        if self._last_command is None or not 0.0 <= elapsed < self.period:
+        """Per joint: the furthest a command at ``now`` may be from the last one: the travel at
+        the velocity limit since it, one period's at most. A command decided for a time ahead
+        of this one (a reading stamped ahead of the clock) leaves no travel until that time
+        passes. The first command, and one after the clock went back further than the stale
+        limit (a simulator reset), may travel a full period's."""
+        if self._last_command is None or now < self._last_command_time - self.stale_after_s:
+            self._last_command_time = now - self.period
+        elapsed = min(max(now - self._last_command_time, 0.0), self.period)
+        if elapsed >= self.period * (1 - 1e-6):  # a period up to float noise in the stamps
             return self.max_step
         return self.max_step * (elapsed / self.period)
 
@@ -204,7 +210,8 @@ class SafetyFilter:
         command = np.clip(command, reference - step, reference + step)
         command = np.clip(command, self.lower, self.upper)
         limited = bool(np.any(command != target))
-        self._last_command, self._last_command_time = command, now
+        self._last_command = command
+        self._last_command_time = max(self._last_command_time, now)
         self.consecutive_faults = 0
         self.commands_sent += 1
         self.commands_limited += int(limited)

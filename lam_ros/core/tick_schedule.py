@@ -27,7 +27,9 @@ _EPS = 1e-6  # s: stamps on the grid up to float noise count as on it
 
 class TickSchedule:
     """Decides, per joint-state reading and per timer callback, whether to tick now. Stamps and
-    ``now`` are ROS seconds; ``now`` is the node's clock."""
+    ``now`` are ROS seconds; ``now`` is the node's clock. A tick started by a reading is for
+    ``tick_time``: on simulated time the /clock message of an instant may come after its
+    reading, so the node's clock can lag the reading by a period."""
 
     def __init__(self, period_s: float, source: str = JOINT_STATES):
         if source not in TICK_SOURCES:
@@ -39,14 +41,20 @@ class TickSchedule:
         self._next_due: float | None = None  # the next grid point (a reading stamp's time)
         self._last_stamp: float | None = None
         self._interval = 0.0  # between the last two readings of distinct stamps, <= a period
-        self._last_reading_tick: float | None = None  # node clock
-        self._last_tick: float | None = None  # node clock, reading or watchdog
+        self._last_reading_tick: float | None = None  # tick time
+        self._last_tick: float | None = None  # tick time, reading or watchdog
+
+    def tick_time(self, stamp: float, now: float) -> float:
+        """The time a tick started by a reading decides for: never before the reading it answers,
+        and at most a period ahead of the node's clock (a stamp further ahead is wrong)."""
+        return max(now, min(stamp, now + self.period_s))
 
     def on_reading(self, stamp: float, now: float) -> bool:
         """A joint-state reading stamped ``stamp`` arrived at ``now``: True when it opens a
         control period (the node ticks now). Readings of one instant open at most one."""
         if self.source != JOINT_STATES:
             return False
+        now = self.tick_time(stamp, now)
         if self._last_stamp is not None and 0 < stamp - self._last_stamp <= self.period_s:
             self._interval = stamp - self._last_stamp
         self._last_stamp = stamp
@@ -76,7 +84,8 @@ class TickSchedule:
         return True
 
     def _ticked_within(self, seconds: float, now: float, last: float | None = None) -> bool:
-        """A tick (by default any, reading or watchdog) less than ``seconds`` before ``now``;
-        never across a clock jump back."""
+        """A tick (by default any, reading or watchdog) less than ``seconds`` before ``now``, or
+        after it by at most the period a tick time may lead the clock; never across a clock
+        jump back further than that."""
         last = self._last_tick if last is None else last
-        return last is not None and 0 <= now - last < seconds
+        return last is not None and -self.period_s - _EPS <= now - last < seconds

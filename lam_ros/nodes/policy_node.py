@@ -259,9 +259,7 @@ class PolicyNode(LifecycleNode):
             return
         controller.on_joint_positions(stamp, positions)
         if schedule is not None and schedule.on_reading(stamp, self.now()):
-            # On simulated time the /clock message of this instant may come after the reading:
-            # the tick is never earlier than the reading it answers.
-            self.on_tick(lambda: max(self.now(), stamp))
+            self.on_tick(lambda: schedule.tick_time(stamp, self.now()))
 
     def on_joy(self, msg: Joy) -> None:
         controller, config = self.controller, self.config

@@ -80,6 +80,35 @@ def test_commands_closer_than_a_period_move_no_faster_than_the_velocity_limit(pr
     np.testing.assert_allclose(back.command, np.minimum(late.command + max_step, upper))
 
 
+def test_a_command_decided_ahead_of_the_clock_leaves_no_travel_until_then(profile, limits):
+    # A reading stamped 2.5 periods ahead (inside the stale limit) decides a command for that
+    # time; the next tick, on the clock, may not add a step of its own until that time passed.
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    period = profile.control_period
+    filt.command(home, home, now=1.0)
+    ahead = filt.command(upper, home, now=1.0 + 2.5 * period)
+    np.testing.assert_allclose(ahead.command, np.minimum(home + max_step, upper))
+    for now in (1.0 + period, 1.0 + 2 * period):
+        held = filt.command(upper, ahead.command, now=now)
+        np.testing.assert_allclose(held.command, ahead.command)
+    after = filt.command(upper, ahead.command, now=1.0 + 3.5 * period)
+    np.testing.assert_allclose(after.command, np.minimum(ahead.command + max_step, upper))
+
+
+def test_a_period_up_to_float_noise_is_a_full_step(profile, limits):
+    lower, upper, max_step = limits
+    filt = enabled_filter(profile)
+    home = np.array(profile.home)
+    now = 0.0
+    for _ in range(7):  # episode time summed tick by tick, as a simulator does
+        now += profile.control_period
+    filt.command(home, home, now=now - profile.control_period)
+    decision = filt.command(upper, home, now=now)
+    np.testing.assert_allclose(decision.command, np.minimum(home + max_step, upper))
+
+
 def test_far_target_moves_one_velocity_step_from_measured_after_enable(profile, limits):
     lower, upper, max_step = limits
     filt = enabled_filter(profile)
@@ -210,6 +239,10 @@ def test_far_readings_that_other_readings_contradict_are_not_where_the_robot_wen
         held = filt.command(home, glitch, 0.1 + 0.1 * i, confirmed=False)
         assert held.reason == safety.UNCONFIRMED_POSITION and not held.send
     assert filt.reanchors == 0
+    # Once every reading agrees the arm is there, it is where the robot went.
+    moved = filt.command(home, glitch, 1.0, confirmed=True)
+    assert filt.reanchors == 1
+    assert np.all(np.abs(moved.command - glitch) <= max_step + 1e-12)
 
 
 def test_disable_on_request_names_the_reason(profile):
