@@ -4,13 +4,14 @@ A person with a joystick idles before the first motion and after the last, and p
 middle; the scripted expert does neither. Frames in which nothing happens teach a policy to sit
 still: from the same picture and joint state it sees "hold" as often as "go", and a rollout that
 holds once sees the same picture again. Measured on the joystick demo (``pick_place``, 50
-careful-operator demonstrations, 20% idle): see README "Training on human demonstrations".
+careful-operator demonstrations): see README "Training on human demonstrations".
 
 A tick is still when neither the command in force nor the measured joints changed from the tick
 before (fingers closing on an object are motion; a person waiting for them after they stopped
 is not). ``trim_idle`` drops the still run before the first motion and after the last, and
-shortens every still run in between to ``max_pause_s``, so a short hold (a gripper settling)
-stays in the data and a long one does not.
+shortens every still run in between to ``max_pause_s``. The trainer keeps none (0 s): a person
+who waits for the hand to settle before pressing "open" leaves a few still ticks over the goal,
+and a policy trained on them held the cube there (0 of 14 rollouts; 93/100 without them).
 """
 
 from __future__ import annotations

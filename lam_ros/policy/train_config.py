@@ -58,9 +58,10 @@ class TrainConfig:
     init_from: str = ""
     correction_weights: CorrectionWeights = field(default_factory=CorrectionWeights)
     # Idle ticks (data/idle.py) are cut: before the first motion, after the last, and every
-    # pause beyond max_pause_s. keep_idle trains on the recording as it is.
+    # pause beyond max_pause_s (none kept by default: see data/idle.py). keep_idle trains on the
+    # recording as it is.
     keep_idle: bool = False
-    max_pause_s: float = 0.5
+    max_pause_s: float = 0.0
     allow_profile_mismatch: bool = False  # train on episodes recorded for another profile
     # How long bags split into episodes (data/episode_split.py): gap:TOPIC:SECONDS,
     # topic:TOPIC or times:FILE; "" = one episode per bag
