@@ -207,42 +207,31 @@ def test_forget_last_command_measures_from_the_robot(profile, limits):
     np.testing.assert_allclose(decision.command, moved)
 
 
-def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, limits):
+@pytest.mark.parametrize("contradicted", [False, True])
+def test_robot_far_from_the_last_command_is_stepped_from_where_it_is(profile, limits,
+                                                                     contradicted):
     lower, upper, max_step = limits
     filt = enabled_filter(profile)
     home = np.array(profile.home)
     filt.command(home, home, 0.0)
     # Reset, E-stop or a push: the arm is 10 steps away; stepping from the old command would make
     # the controller jump back at full speed. Readings in a row confirm it first (hold meanwhile).
+    # Contradicted: the reading at each tick is far off, but the readings between the ticks still
+    # say the arm is where it was (not confirmed, a glitch): hold however many ticks see it.
     moved = np.clip(home - 10 * max_step, lower, upper)
-    for i in range(filt.config.reanchor_confirmations - 1):
-        held = filt.command(home, moved, 0.1 + 0.1 * i)
+    confirmations = filt.config.reanchor_confirmations
+    holds = 2 * confirmations if contradicted else confirmations - 1
+    for i in range(holds):
+        held = filt.command(home, moved, 0.1 + 0.1 * i, confirmed=not contradicted)
         assert held.reason == safety.UNCONFIRMED_POSITION and not held.send
-    decision = filt.command(home, moved, 0.5)
+    assert filt.reanchors == 0
+    decision = filt.command(home, moved, 0.1 + 0.1 * holds)  # every reading agrees now
     assert np.all(np.abs(decision.command - moved) <= max_step + 1e-12)
     assert filt.reanchors == 1
     assert filt.enabled and filt.consecutive_faults == 0
     near = decision.command - 0.5 * max_step  # tracking normally again: no re-anchor
-    filt.command(home, near, 0.6)
+    filt.command(home, near, 0.2 + 0.1 * holds)
     assert filt.reanchors == 1
-
-
-def test_far_readings_that_other_readings_contradict_are_not_where_the_robot_went(profile, limits):
-    # At each tick the newest reading is a glitch far off, while the readings between the ticks
-    # (not confirmed) still say the arm is where it was: no re-anchor, hold.
-    lower, upper, max_step = limits
-    filt = enabled_filter(profile)
-    home = np.array(profile.home)
-    filt.command(home, home, 0.0)
-    glitch = np.clip(home - 10 * max_step, lower, upper)
-    for i in range(2 * filt.config.reanchor_confirmations):
-        held = filt.command(home, glitch, 0.1 + 0.1 * i, confirmed=False)
-        assert held.reason == safety.UNCONFIRMED_POSITION and not held.send
-    assert filt.reanchors == 0
-    # Once every reading agrees the arm is there, it is where the robot went.
-    moved = filt.command(home, glitch, 1.0, confirmed=True)
-    assert filt.reanchors == 1
-    assert np.all(np.abs(moved.command - glitch) <= max_step + 1e-12)
 
 
 def test_disable_on_request_names_the_reason(profile):
