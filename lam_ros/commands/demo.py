@@ -169,6 +169,9 @@ def results_table(summary, result, timings: dict[str, float], args,
                   task_limit: tuple[float, int, int]) -> str:
     status = summary.extra
     limit, fast, episodes = task_limit
+    graphs = int(status.get("workers", "1"))
+    # Side by side, each graph's latencies include the others' load: the worst graph's shown.
+    under_load = f", worst of {graphs} graphs side by side" if graphs > 1 else ""
     rows = [
         ("robot", args.robot),
         ("task", args.task),
@@ -187,10 +190,10 @@ def results_table(summary, result, timings: dict[str, float], args,
                      f"{result.data_wait_share:.1%}"),
         ("validation L1 (held-out episodes)", f"{result.val_l1:.4f} rad"),
         ("ONNX vs torch max abs diff", f"{result.onnx_max_abs_diff:.2e}"),
-        ("inference (onnxruntime)",
+        (f"inference (onnxruntime){under_load}",
          f"p50 {status.get('inference_p50_ms', '?')} ms, "
          f"p99 {status.get('inference_p99_ms', '?')} ms on {status.get('provider', '?')}"),
-        ("observation to command",
+        (f"observation to command{under_load}",
          f"p50 {status.get('obs_to_command_p50_ms', '?')} ms, "
          f"p99 {status.get('obs_to_command_p99_ms', '?')} ms"),
         ("wall time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())),

@@ -47,8 +47,8 @@ class SimSession:
 
     def __init__(self, context: Context, video_topics: dict[str, str] | None = None,
                  policy_node: str = "policy_node", sim_node: str = "sim_node",
-                 joint_state_topic: str = "/joint_states"):
-        self.node = Node("lam_ros_sim_session", context=context)
+                 joint_state_topic: str = "/joint_states", name: str = "lam_ros_sim_session"):
+        self.node = Node(name, context=context)
         self._lock = threading.Lock()
         self._sim_time = None
         self._clock_count = 0
@@ -238,7 +238,8 @@ def wait_for_services(clients, timeout_s: float, check=lambda: None) -> None:
                 raise SessionError(f"service {client.srv_name} did not appear in {timeout_s} s")
 
 
-def make_context() -> Context:
+def make_context(domain_id: int | None = None) -> Context:
+    """A context of its own; in ``domain_id`` where given, else in ROS_DOMAIN_ID's domain."""
     context = Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=domain_id)
     return context

@@ -109,14 +109,16 @@ def test_nodes_that_command_or_record_a_robot_require_its_profile(executable):
 
 def test_evaluate_reports_a_refusing_policy_at_once(tmp_path, profile):
     """A model for another robot: `lam-ros evaluate` exits non-zero with policy_node's own
-    one-line reason, without a traceback, long before its 60 s wait for services."""
+    one-line reason, without a traceback, long before its 60 s wait for services, also when
+    two graphs start side by side."""
     card = json.loads(default_card(profile, 4))
     card["joint_names"] = list(reversed(card["joint_names"]))
     other = hold_model(tmp_path / "other_robot.onnx", profile, card_json=json.dumps(card))
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "lam_ros.cli", "evaluate", "--model", str(other),
-         "--profile", profile.name, "--episodes", "1", "--report", str(tmp_path / "eval")],
+         "--profile", profile.name, "--episodes", "2", "--workers", "2",
+         "--report", str(tmp_path / "eval")],
         capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout + result.stderr
