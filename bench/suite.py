@@ -287,7 +287,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_DOMAIN_ID", "40")  # not the tests' 50..99 nor the demo's 42
+    # evaluate takes this domain and up to 3 more: not the tests' 50..97 nor the demo's 42..45
+    os.environ.setdefault("ROS_DOMAIN_ID", "46")
     from lam_ros.launcher import NodeExited
     from lam_ros.policy.families import FAMILIES
     from lam_ros.ros.sim_session import SessionError

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP: nodes are stopped by now
-        print(f"lam-ros {args.command}: stopped ({stop or 'SIGINT'})", file=sys.stderr)
+        print(f"lam-ros {args.command}: stopped ({str(stop) or 'SIGINT'})", file=sys.stderr)
         return 130
 
 

@@ -5,9 +5,10 @@ import os
 import pytest
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Domain ids 50..99 (inside the portable 0..101 range; the demo uses 42) are spread by pid so
-# parallel runs on one machine do not cross-talk.
-os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(50 + os.getpid() % 50))
+# Domain ids 50..97 (inside the portable 0..101 range; the demo uses 42..45) are spread by pid so
+# parallel runs on one machine do not cross-talk, 4 apart: `lam-ros evaluate` may also take the
+# next three domains for its graphs.
+os.environ.setdefault("LAM_ROS_TEST_DOMAIN_ID", str(50 + 4 * (os.getpid() % 12)))
 os.environ["ROS_DOMAIN_ID"] = os.environ["LAM_ROS_TEST_DOMAIN_ID"]
 
 

@@ -15,9 +15,10 @@ import os
 import queue
 import sys
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from threading import BrokenBarrierError, Lock
 
 import onnx
 import rclpy
@@ -57,27 +58,35 @@ class EvalConfig:
 
 
 # Two graphs on 2 cores evaluated 20 episodes in 67 s where one took 61 s for 10 (1.8 times the
-# episodes per minute); beyond this many, a default would claim too many ROS domains.
+# episodes per minute); by default no more than this many, to leave ROS domains to others.
 MAX_DEFAULT_WORKERS = 4
 MAX_DOMAIN_ID = 101  # the highest ROS_DOMAIN_ID whose DDS ports are valid on every platform
 
 
 def worker_domains(workers: int, episodes: int, base: str | None = None) -> list[int]:
-    """The ROS domain of each evaluation graph: the caller's ROS_DOMAIN_ID, then the next ones.
-    ``workers`` 0 means one per CPU core (at most MAX_DEFAULT_WORKERS); never more graphs than
-    episodes."""
-    count = workers or min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS)
-    count = max(1, min(count, episodes))
-    raw = os.environ.get("ROS_DOMAIN_ID", "0") if base is None else base
+    """The ROS domain of each evaluation graph: the caller's ROS_DOMAIN_ID (``base``, default
+    the environment's), then the next ones. ``workers`` 0 means one per usable CPU core, at
+    most MAX_DEFAULT_WORKERS and as many as fit below MAX_DOMAIN_ID; never more graphs than
+    episodes. A single graph keeps the caller's domain, whatever it is."""
+    raw = os.environ.get("ROS_DOMAIN_ID", "") if base is None else base
     try:
         first = int(raw or "0")
     except ValueError:
         raise ValueError(f"ROS_DOMAIN_ID={raw!r} is not a number") from None
-    if first < 0 or first + count - 1 > MAX_DOMAIN_ID:
+    if workers:
+        count = min(workers, episodes)
+    else:
+        cores = len(os.sched_getaffinity(0))
+        count = max(1, min(cores, MAX_DEFAULT_WORKERS, episodes, MAX_DOMAIN_ID - first + 1))
+    if count > 1 and not 0 <= first <= MAX_DOMAIN_ID - count + 1:
         raise ValueError(f"--workers {count} from ROS_DOMAIN_ID={first} needs domains "
                          f"{first}-{first + count - 1}; valid ones are 0-{MAX_DOMAIN_ID} "
                          f"(use fewer workers or a lower ROS_DOMAIN_ID)")
     return [first + k for k in range(count)]
+
+
+class _Stopped(Exception):
+    """Another graph failed, or the user stopped the evaluation: this graph stops too."""
 
 
 def task_to_evaluate(model: str | Path, requested: str) -> str:
@@ -119,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     try:
         summary, report = evaluate(config)
-    except (NodeExited, SessionError, CardMismatchError) as exc:
+    except (NodeExited, SessionError, CardMismatchError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"report: {report}")
@@ -151,42 +160,58 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
     rollouts: dict[int, list] = {}
     statuses: list[dict[str, str]] = []
     video_topics = {"policy": profile.cameras[0].topic, "side": "/sim_node/side_view/image_raw"}
-    stop = threading.Event()  # one graph failed to start or broke: the others stop too
-    progress = tqdm(total=len(seeds), desc="evaluate", unit="episode")
+    stop = threading.Event()  # a graph failed, or Ctrl-C: every graph stops
+    ready = threading.Barrier(len(domains))  # graphs start together and share the seeds
+    progress, progress_lock = tqdm(total=len(seeds), desc="evaluate", unit="episode"), Lock()
 
     def work(k: int, domain: int) -> None:
-        context = make_context(domain)
-        logs = report_dir / "logs" / (f"worker{k}" if len(domains) > 1 else "")
+        context = None
         try:
+            context = make_context(domain)
+            logs = report_dir / "logs" / (f"worker{k}" if len(domains) > 1 else "")
             with NodeGroup(node_specs(config, task), log_dir=logs,
                            env={"ROS_DOMAIN_ID": str(domain)}) as nodes:
                 session = SimSession(context, video_topics, name=f"lam_ros_evaluate_{k}",
                                      joint_state_topic=profile.joint_state_topics[0])
                 try:
-                    session.wait_ready(timeout_s=60.0, check=nodes.check)
-                    while not stop.is_set() and (i := _next(todo)) is not None:
-                        record = i < config.video_episodes
-                        results[i], frames = _episode(session, nodes, seeds[i], time_limit_s,
-                                                      record)
+                    session.wait_ready(timeout_s=60.0, check=lambda: _check(stop, nodes))
+                    ready.wait()
+                    while (i := _next(todo)) is not None:
+                        result, frames = _episode(session, nodes, seeds[i], time_limit_s,
+                                                  i < config.video_episodes, stop)
+                        results[i] = result
                         if frames:
                             rollouts[i] = frames
-                        outcome = "success" if results[i].success else "FAIL " + results[i].reason
+                        outcome = "success" if result.success else "FAIL " + result.reason
                         tqdm.write(f"seed {seeds[i]}: {outcome}")
-                        progress.update()
+                        with progress_lock:
+                            progress.update()
                 finally:
                     statuses.append(session.policy_status())
                     session.close()
-        finally:
-            rclpy.try_shutdown(context=context)
-
-    with ThreadPoolExecutor(len(domains), thread_name_prefix="evaluate") as pool:
-        futures = [pool.submit(work, k, d) for k, d in enumerate(domains)]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.exception() for f in done):
+        except BaseException:
             stop.set()
-    progress.close()
-    for future in futures:
-        future.result()  # the first graph's error, if any, with its own message
+            ready.abort()
+            raise
+        finally:
+            if context is not None:
+                rclpy.try_shutdown(context=context)
+
+    pool = ThreadPoolExecutor(len(domains), thread_name_prefix="evaluate")
+    futures = [pool.submit(work, k, d) for k, d in enumerate(domains)]
+    try:
+        wait(futures)
+    except BaseException:  # Ctrl-C or SIGTERM: each graph ends its episode and its nodes
+        stop.set()
+        ready.abort()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        progress.close()
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    first_cause = [e for e in errors if not isinstance(e, _Stopped | BrokenBarrierError)]
+    if errors:
+        raise (first_cause or errors)[0]  # the graph that failed first says why
     ordered = [results[i] for i in sorted(results)]
     extra = {**_latency_figures(statuses), "workers": str(len(domains))}
     summary = summarize(ordered, {"model": config.model, "task": task, **extra})
@@ -196,8 +221,10 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
 
 
 def _episode(session: SimSession, nodes: NodeGroup, seed: int, time_limit_s: float,
-             record: bool) -> tuple[EpisodeResult, list]:
-    """One episode; a crashed or hung graph becomes a failed episode and is restarted."""
+             record: bool, stop: threading.Event) -> tuple[EpisodeResult, list]:
+    """One episode; a crashed or hung graph becomes a failed episode and is restarted. Raises
+    _Stopped once ``stop`` is set (the episode is then not counted)."""
+    _check(stop, nodes, restartable=True)
     graph_broken = False
     faults_before = _faults(session.policy_status())
     try:
@@ -205,19 +232,30 @@ def _episode(session: SimSession, nodes: NodeGroup, seed: int, time_limit_s: flo
         # The side view is for the video only: rendering it costs more than the rest of a step.
         session.set_parameter("sim_node", "publish_side_view", record)
         session.reset(seed)
-        outcome = session.run_episode(time_limit_s, wall_limit_s=120.0, record=record,
-                                      alive=nodes.exit_reasons)
+        outcome = session.run_episode(
+            time_limit_s, wall_limit_s=120.0, record=record,
+            alive=lambda: "stopped" if stop.is_set() else nodes.exit_reasons())
     except SessionError as exc:
         outcome, graph_broken = EpisodeOutcome(False, None, str(exc), []), True
+    _check(stop, nodes, restartable=True)
     if graph_broken or nodes.dead() or outcome.reason.startswith("hung"):
         for name in nodes.procs:
             nodes.restart(name)
-        session.wait_ready(timeout_s=60.0, check=nodes.check)
+        session.wait_ready(timeout_s=60.0, check=lambda: _check(stop, nodes))
     frames = [side_by_side([f[k] for k in ("policy", "side") if k in f]) for f in outcome.frames]
     # A restarted policy node counts from zero again.
     faults = max(0, _faults(session.policy_status()) - faults_before)
     return EpisodeResult(seed, outcome.success, outcome.time_to_success_s, faults,
                          outcome.reason, outcome.still_s), frames
+
+
+def _check(stop: threading.Event, nodes: NodeGroup, restartable: bool = False) -> None:
+    """Raises _Stopped once ``stop`` is set; else NodeExited for a node that exited (unless
+    ``restartable``: between episodes, a dead graph is restarted)."""
+    if stop.is_set():
+        raise _Stopped()
+    if not restartable:
+        nodes.check()
 
 
 def _next(todo: queue.Queue[int]) -> int | None:
@@ -234,13 +272,21 @@ def _faults(status: dict[str, str]) -> int:
 
 def _latency_figures(statuses: list[dict[str, str]]) -> dict[str, str]:
     """Each latency figure's worst value over the graphs (they ran side by side, so under each
-    other's load), and the provider."""
+    other's load), and every provider they ran on."""
     figures: dict[str, str] = {}
+    providers = sorted({s["provider"] for s in statuses if "provider" in s})
+    if providers:
+        figures["provider"] = ", ".join(providers)
     for status in statuses:
         for key, value in status.items():
-            if key == "provider":
-                figures[key] = value
-            elif ("p50" in key or "p99" in key) and not math.isnan(float(value)):
-                figures[key] = max(figures.get(key, value), value, key=float)
+            if key.endswith(("_p50_ms", "_p99_ms")) and math.isfinite(_number(value)):
+                figures[key] = max(figures.get(key, value), value, key=_number)
     return dict(sorted(figures.items()))
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 

@@ -65,8 +65,8 @@ class SimSession:
         self.messages.subscribe(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.messages.subscribe(JointState, joint_state_topic, self._on_joint_state, qos.SENSOR)
         self._views = tuple(video_topics or {})  # the first is the policy camera
-        for name, topic in (video_topics or {}).items():
-            self.messages.subscribe(Image, topic, lambda m, k=name: self._on_image(k, m),
+        for view, topic in (video_topics or {}).items():
+            self.messages.subscribe(Image, topic, lambda m, k=view: self._on_image(k, m),
                                     qos.SENSOR)
         self._reset = n.create_client(Trigger, f"/{sim_node}/reset")
         self._param_clients = {}
