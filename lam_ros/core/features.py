@@ -10,6 +10,9 @@ STATE = "state"  # float32 [batch, n_joints], joint positions in profile order, 
 # float32 or float64 [batch, chunk, n_joints], absolute joint targets, robot units
 ACTIONS = "actions"
 IMAGE_PREFIX = "image_"  # uint8 [batch, H, W, 3] RGB per camera, at the profile's size
+# float32 [batch, history - 1, n_joints]: the joint positions 1 .. history - 1 control periods
+# before ``state``, oldest first; an input only of a policy trained with history > 1
+STATE_HISTORY = "state_history"
 
 
 # Who sent the commands (std_msgs/String, one with every command): "policy" or "teleop". The

@@ -36,6 +36,12 @@ class EpisodeDataset(Dataset):
                        for name in self.camera_names}
         self.joint_positions = torch.from_numpy(
             np.concatenate([e.joint_positions for e in episodes]))
+        pasts = [e.past_positions for e in episodes]
+        if any(p is None for p in pasts) and not all(p is None for p in pasts):
+            raise ValueError("some episodes carry a state history and some do not")
+        # [N, history - 1, J] (data/history.py), or None for a policy without history
+        self.past_positions = None if pasts[0] is None else torch.from_numpy(
+            np.concatenate(pasts))
         self.actions = torch.from_numpy(np.concatenate([e.actions for e in episodes]))
         lengths = np.array([len(e.stamps_ns) for e in episodes])
         ends = np.cumsum(lengths)
@@ -66,7 +72,8 @@ class EpisodeDataset(Dataset):
 
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """images ``image_<cam>`` uint8 [B, H, W, 3], ``state`` [B, J], ``actions`` [B, chunk, J],
-        ``action_mask`` bool [B, chunk]."""
+        ``action_mask`` bool [B, chunk], and with a history ``state_history`` [B, history - 1,
+        J]."""
         ticks = self.sample_ticks[indices]
         steps = ticks[:, None] + torch.arange(self.chunk)
         ends = self.episode_end[ticks][:, None]
@@ -74,6 +81,8 @@ class EpisodeDataset(Dataset):
         steps = torch.minimum(steps, ends - 1)  # pad by repeating the episode's last action
         out = {features.image_key(name): frames[ticks] for name, frames in self.images.items()}
         out[features.STATE] = self.joint_positions[ticks]
+        if self.past_positions is not None:
+            out[features.STATE_HISTORY] = self.past_positions[ticks]
         out[features.ACTIONS] = self.actions[steps]
         out[ACTION_MASK] = mask
         return out

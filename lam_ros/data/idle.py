@@ -63,4 +63,6 @@ def trim_idle(episode: SyncedEpisode, control_hz: float, max_pause_s: float) -> 
                    images={name: frames[keep] for name, frames in episode.images.items()},
                    kept=episode.kept[keep], report=report,
                    policy_ticks=None if episode.policy_ticks is None
-                   else episode.policy_ticks[keep])
+                   else episode.policy_ticks[keep],
+                   past_positions=None if episode.past_positions is None
+                   else episode.past_positions[keep])

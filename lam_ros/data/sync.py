@@ -65,6 +65,9 @@ class SyncedEpisode:
     # bool [T]: the command in force came from the policy (a correction episode's own part);
     # None: a demonstration, every command from a person (or a script)
     policy_ticks: np.ndarray | None = None
+    # float32 [T, history - 1, n_joints]: joint positions at the ticks before each tick, oldest
+    # first (data/history.py); None: a policy without history
+    past_positions: np.ndarray | None = None
 
     @property
     def n_kept(self) -> int:

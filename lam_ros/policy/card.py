@@ -50,6 +50,9 @@ class PolicyCard:
     # The task its demonstrations were recorded for (their episode facts); "" on cards written
     # before tasks had names, and for episodes recorded without one.
     task: str = ""
+    # Control ticks of joint positions the policy sees: the present, and history - 1 ticks
+    # before it as the input features.STATE_HISTORY (1: the present only, no such input).
+    history: int = 1
 
     @classmethod
     def for_profile(cls, profile: RobotProfile, chunk: int, **extra: Any) -> PolicyCard:

@@ -41,6 +41,7 @@ import numpy as np
 from lam_ros.core import safety
 from lam_ros.core.chunking import ChunkScheduler, ScheduledStep
 from lam_ros.core.safety import Decision, PositionReadings, SafetyFilter
+from lam_ros.core.state_history import StateHistory
 from lam_ros.core.stats import percentiles_ms
 from lam_ros.data.images import to_policy_size
 from lam_ros.policy.inference_worker import InferenceWorker, Job, Outcome, run_job
@@ -116,6 +117,7 @@ class PolicyController:
         self.takeovers = 0
         self.safety = safety_filter
         self.readings = PositionReadings.for_filter(safety_filter)
+        self.history = StateHistory(runtime.history, scheduler.period)
         self.scheduler = scheduler
         self.cameras = {c.name: c for c in runtime.profile.cameras}
         self.inference = RollingStats()
@@ -149,6 +151,7 @@ class PolicyController:
         self._joints = Sample(stamp, time.monotonic(), positions)
         self._heard[JOINTS] = self._joints.arrival
         self.readings.add(positions)
+        self.history.add(stamp, positions)
 
     def silent_inputs(self, silence_s: float) -> list[str]:
         """Inputs (camera names, JOINTS) not heard for ``silence_s`` wall seconds, or never
@@ -324,7 +327,7 @@ class PolicyController:
             self._last_inferred = stamps
             self.obs_skew.add(newest.stamp - oldest)
             job = Job({c: images[c].value for c in self.cameras}, joints.value, newest.stamp,
-                      newest.arrival)
+                      newest.arrival, self.history.before(joints.stamp))
         if self.worker is None:
             return self._take(run_job(self.runtime.predict, job)) if job else ""
         if job:
@@ -352,6 +355,9 @@ class PolicyController:
         self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
         if self._joints is not None and self._joints.stamp > newest_allowed:
             self._joints = None
+        self.history.clear()  # the readings before the reset are another episode's
+        if self._joints is not None:
+            self.history.add(self._joints.stamp, self._joints.value)
         self._forget_schedule()
         self.safety.forget_last_command()
         self.readings.trust()  # the simulator moved the arm on purpose

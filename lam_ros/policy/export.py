@@ -1,6 +1,7 @@
 """Exports a trained policy to ONNX per the policy-file contract, and proves the file is right.
 
-Inputs ``image_<camera>`` uint8 [1, H, W, 3] and ``state`` float32 [1, n_joints]; output
+Inputs ``image_<camera>`` uint8 [1, H, W, 3], ``state`` float32 [1, n_joints] and, for a policy
+with history, ``state_history`` float32 [1, history - 1, n_joints]; output
 ``actions`` float32 [1, chunk, n_joints] in robot units; normalization inside the graph; the
 policy card in metadata_props (and as JSON beside the model). A family's optional inputs (the
 flow policy's ``noise``) are graph inputs that are also initializers holding their default, so
@@ -44,8 +45,10 @@ class ExportResult:
     parity_frames: int
 
 
-def input_names(camera_names: tuple[str, ...]) -> list[str]:
-    return [features.image_key(name) for name in camera_names] + [features.STATE]
+def input_names(wrapper: ExportedPolicy) -> list[str]:
+    """The contract's inputs, in the order the wrapper takes them."""
+    names = [features.image_key(name) for name in wrapper.camera_names] + [features.STATE]
+    return names + ([features.STATE_HISTORY] if wrapper.policy.shapes.history > 1 else [])
 
 
 def export_policy(wrapper: ExportedPolicy, card: PolicyCard, model_path: str | Path,
@@ -58,7 +61,7 @@ def export_policy(wrapper: ExportedPolicy, card: PolicyCard, model_path: str | P
     model_path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = wrapper.eval()
     check_finite(wrapper, parity_inputs)
-    names = input_names(wrapper.camera_names)
+    names = input_names(wrapper)
     model = _to_onnx(wrapper, names, parity_inputs[0])
     for key, value in ((CARD_KEY, card.to_json()), (CONFIG_KEY, json.dumps(training_config))):
         entry = model.metadata_props.add()
@@ -81,7 +84,7 @@ def check_finite(wrapper: ExportedPolicy, inputs: list[dict[str, np.ndarray]]) -
            if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:
         raise ExportError(f"the model has non-finite (NaN/Inf) weights in {bad}; not exported")
-    names = input_names(wrapper.camera_names)
+    names = input_names(wrapper)
     with torch.no_grad():
         for i, sample in enumerate(inputs):
             actions = wrapper(*(torch.from_numpy(sample[n]) for n in names))
@@ -118,7 +121,7 @@ def parity(wrapper: ExportedPolicy, model_path: Path,
     options = ort.SessionOptions()
     options.log_severity_level = 3  # an initializer that is also an input warns; it is meant
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    names = input_names(wrapper.camera_names)
+    names = input_names(wrapper)
     diffs = []
     with torch.no_grad():
         for sample in inputs:
@@ -128,9 +131,11 @@ def parity(wrapper: ExportedPolicy, model_path: Path,
     return float(np.max(diffs))  # np.max, unlike max(), propagates NaN
 
 
-def sample_inputs(profile, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Batch-1 inputs as the policy file takes them (random images, joints near home): for
-    parity checks and benchmarks where no recorded frames are at hand."""
+def sample_inputs(profile, count: int, seed: int = 0,
+                  history: int = 1) -> list[dict[str, np.ndarray]]:
+    """Batch-1 inputs as the policy file takes them (random images, joints near home, and for
+    ``history`` > 1 the ticks before): for parity checks and benchmarks where no recorded frames
+    are at hand."""
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(count):
@@ -139,5 +144,8 @@ def sample_inputs(profile, count: int, seed: int = 0) -> list[dict[str, np.ndarr
                   for c in profile.cameras}
         state = np.array(profile.home) + rng.normal(0, 0.05, profile.n_joints)
         sample[features.STATE] = state.astype(np.float32)[np.newaxis]
+        if history > 1:
+            past = state + rng.normal(0, 0.01, (history - 1, profile.n_joints))
+            sample[features.STATE_HISTORY] = past.astype(np.float32)[np.newaxis]
         samples.append(sample)
     return samples

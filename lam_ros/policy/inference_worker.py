@@ -22,6 +22,7 @@ class Job:
     state: np.ndarray
     anchor: float  # the observation's stamp: the chunk's step 0 starts there
     arrival: float  # time.monotonic() when the observation's newest sample arrived
+    past: np.ndarray | None = None  # joint positions at the ticks before (policy history)
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,21 @@ class Outcome:
     seconds: float  # wall time the model took
 
 
-def run_job(predict: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
+def run_job(predict: Callable[..., np.ndarray],
             job: Job) -> Outcome:
     """Runs the model on one job; any exception becomes the outcome's error."""
     start = time.perf_counter()
     try:
-        chunk, error = predict(job.images, job.state), ""
+        chunk = (predict(job.images, job.state) if job.past is None
+                 else predict(job.images, job.state, job.past))
+        error = ""
     except Exception as exc:  # any model failure holds the robot; the caller reports it
         chunk, error = None, f"{type(exc).__name__}: {exc}"
     return Outcome(job, chunk, error, time.perf_counter() - start)
 
 
 class InferenceWorker:
-    def __init__(self, predict: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]):
+    def __init__(self, predict: Callable[..., np.ndarray]):
         self._predict = predict
         self._wake = threading.Condition()
         self._pending: tuple[int, Job] | None = None  # (generation, job)

@@ -52,6 +52,12 @@ class Normalizer(nn.Module):
     def state(self, joint_positions: torch.Tensor) -> torch.Tensor:
         return (joint_positions - self.state_mean) / self.state_std
 
+    def observed_state(self, state: torch.Tensor, past: torch.Tensor | None) -> torch.Tensor:
+        """The normalized state a family sees, [B, history * J]: ``past`` [B, history - 1, J]
+        (oldest first; None for a policy without history), then ``state`` [B, J]."""
+        ticks = state.unsqueeze(1) if past is None else torch.cat([past, state.unsqueeze(1)], 1)
+        return self.state(ticks).flatten(1)
+
     def action(self, actions: torch.Tensor) -> torch.Tensor:
         return (actions - self.action_mean) / self.action_std
 
@@ -89,12 +95,17 @@ class ExportedPolicy(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """``inputs``: one uint8 [B, H, W, 3] image per camera (``camera_names`` order), then
-        state, then any of the policy's optional inputs in order (their defaults if left out)."""
+        state, then (history > 1) the state history, then any of the policy's optional inputs in
+        order (their defaults if left out)."""
         cameras = len(self.camera_names)
-        frames, state, optional = inputs[:cameras], inputs[cameras], inputs[cameras + 1:]
+        frames, state = inputs[:cameras], inputs[cameras]
+        has_past = self.policy.shapes.history > 1
+        past = inputs[cameras + 1] if has_past else None
+        optional = inputs[cameras + 1 + has_past:]
         images = {name: self.normalizer.image(name, to_float_nchw(f))
                   for name, f in zip(self.camera_names, frames, strict=True)}
-        normalized = self.policy.predict(images, self.normalizer.state(state), *optional)
+        normalized = self.policy.predict(images, self.normalizer.observed_state(state, past),
+                                         *optional)
         return self.normalizer.unnormalize_action(normalized)
 
     @classmethod

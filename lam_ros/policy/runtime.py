@@ -82,6 +82,9 @@ def expected_inputs(card: PolicyCard) -> dict[str, tuple[str, list[int]]]:
     inputs = {features.image_key(c.name): ("tensor(uint8)", [1, c.height, c.width, 3])
               for c in card.cameras}
     inputs[features.STATE] = ("tensor(float)", [1, len(card.joint_names)])
+    if card.history > 1:
+        inputs[features.STATE_HISTORY] = ("tensor(float)",
+                                          [1, card.history - 1, len(card.joint_names)])
     return inputs
 
 
@@ -229,6 +232,8 @@ class PolicyRuntime:
             state = np.asarray(self.profile.home, np.float32) + (
                 rng.normal(0.0, 0.1, self.profile.n_joints).astype(np.float32) if k else 0.0)
             feed = {features.STATE: state.reshape(1, -1)}
+            if self.card.history > 1:  # as if the arm had been there the whole time
+                feed[features.STATE_HISTORY] = np.tile(state, (1, self.card.history - 1, 1))
             for camera in self.card.cameras:
                 shape = (1, camera.height, camera.width, 3)
                 image = rng.integers(0, 256, shape, dtype=np.uint8) if k else np.zeros(shape,
@@ -248,6 +253,9 @@ class PolicyRuntime:
         output buffer: no per-run allocation for the model's inputs and output."""
         n = self.profile.n_joints
         self._inputs = {features.STATE: np.zeros((1, n), np.float32)}
+        if self.card.history > 1:
+            self._inputs[features.STATE_HISTORY] = np.zeros((1, self.card.history - 1, n),
+                                                            np.float32)
         for camera in self.card.cameras:
             self._inputs[features.image_key(camera.name)] = np.zeros(
                 (1, camera.height, camera.width, 3), np.uint8)
@@ -279,17 +287,33 @@ class PolicyRuntime:
         self.session.run_with_iobinding(self._binding)
         return self._actions[0].astype(np.float64)
 
-    def predict(self, images: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
+    @property
+    def history(self) -> int:
+        """Control ticks of joint positions the policy sees (1: the present only)."""
+        return self.card.history
+
+    def predict(self, images: dict[str, np.ndarray], state: np.ndarray,
+                past: np.ndarray | None = None) -> np.ndarray:
         """Joint-target chunk [chunk, n_joints] (float64, robot units) for one observation.
 
         ``images`` maps camera name -> HxWx3 uint8 RGB at the card's size; ``state`` is the joint
-        positions in profile order. One thread at a time (the tick's, or the inference worker's).
+        positions in profile order; ``past`` [history - 1, n_joints] the positions at the ticks
+        before, oldest first (only for a policy with history). One thread at a time (the
+        tick's, or the inference worker's).
         """
         state = np.asarray(state)
-        if state.shape != (self.profile.n_joints,):
+        n = self.profile.n_joints
+        if state.shape != (n,):
             raise ValueError(f"state has shape {state.shape}, the policy needs "
-                             f"({self.profile.n_joints},) joint positions")
+                             f"({n},) joint positions")
         feed = {features.STATE: state[np.newaxis]}
+        if self.card.history > 1:
+            past = np.asarray(past) if past is not None else None
+            if past is None or past.shape != (self.card.history - 1, n):
+                raise ValueError(f"state history is {None if past is None else past.shape}, "
+                                 f"the policy needs ({self.card.history - 1}, {n}) joint "
+                                 f"positions of the ticks before")
+            feed[features.STATE_HISTORY] = past[np.newaxis]
         for camera in self.card.cameras:
             rgb = images[camera.name]
             if rgb.shape != (camera.height, camera.width, 3) or rgb.dtype != np.uint8:
@@ -300,9 +324,12 @@ class PolicyRuntime:
 
     def _warm_up(self) -> float:
         images = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in self.card.cameras}
+        home = np.asarray(self.profile.home)
+        # a policy with history sees an arm that has been at home the whole time
+        past = (np.tile(home, (self.card.history - 1, 1)),) if self.card.history > 1 else ()
         start = time.perf_counter()
         try:
-            actions = self.predict(images, np.asarray(self.profile.home))
+            actions = self.predict(images, home, *past)
         except Exception as exc:  # a graph that fails on well-formed input is unusable
             raise InterfaceError(f"{self.model_path}: warm-up inference failed: "
                                  f"{str(exc).splitlines()[0]}") from None

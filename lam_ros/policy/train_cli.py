@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     parser.add_argument("--chunk", type=int, default=DEFAULTS["chunk"])
+    parser.add_argument("--history", type=int, default=DEFAULTS["history"], metavar="TICKS",
+                        help="control ticks of joint positions the policy sees: the present "
+                             "and the ticks before it (1: the present only)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--val-fraction", type=float, default=DEFAULTS["val_fraction"])
     parser.add_argument("--cache-dir", default=DEFAULTS["cache_dir"],
@@ -106,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         profile=args.profile, policy=args.policy,
         policy_options=dict(args.policy_option), steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
+        history=args.history,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
         max_pause_s=args.max_pause, init_from=args.init_from, keep=args.keep,

@@ -38,6 +38,9 @@ class TrainConfig:
     lr_decay_fraction: float = 0.3
     ema_decay: float = 0.995
     chunk: int = 10
+    # Control ticks of joint positions the policy sees: the present and history - 1 ticks
+    # before it (the images stay the present's). 1: the present only.
+    history: int = 1
     shift_pad: int = 4  # random-shift augmentation, pixels
     # Gaussian noise on the normalized joint-state input of training batches. Without it the
     # policy leans on "the next target is near the current joints" and under-reaches short
@@ -72,8 +75,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "chunk", "eval_every", "checkpoint_every",
-                    "parity_frames"):
+        for key in ("steps", "batch_size", "chunk", "history", "eval_every",
+                    "checkpoint_every", "parity_frames"):
             if getattr(self, key) < 1:
                 raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("minutes", "warmup_steps", "shift_pad", "weight_decay", "state_noise",

@@ -15,6 +15,7 @@ from lam_ros.data.cache import ConversionResult, convert_dataset
 from lam_ros.data.corrections import tick_weights
 from lam_ros.data.dataset import ACTION_MASK, EpisodeDataset, split_by_episode
 from lam_ros.data.episode_split import parse_split
+from lam_ros.data.history import with_history
 from lam_ros.data.idle import trim_idle
 from lam_ros.policy.distributed import is_main, rank0_first
 from lam_ros.policy.families.base import NormalizedBatch
@@ -35,6 +36,9 @@ def load_data(config: TrainConfig, profile: RobotProfile,
                                progress=config.progress and is_main())
 
     conversion = rank0_first(convert, "convert the data")
+    # the history on the whole control grid first: a tick's past includes the pauses cut later
+    conversion = replace(conversion, episodes=[with_history(e, config.history)
+                                               for e in conversion.episodes])
     if not config.keep_idle:
         conversion = replace(conversion, episodes=[
             trim_idle(e, profile.control_hz, config.max_pause_s) for e in conversion.episodes])
@@ -60,7 +64,7 @@ def normalized_batch(batch: dict[str, torch.Tensor], normalizer: Normalizer,
                      state_noise: float = 0.0) -> NormalizedBatch:
     """A dataset batch on ``device``, normalized; with a ``generator``, training augmentation:
     images randomly shifted by up to ``shift_pad`` pixels, Gaussian ``state_noise`` on the
-    normalized state."""
+    normalized state (the same draw at every tick of its history)."""
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     images = {}
     for name in camera_names:
@@ -68,9 +72,13 @@ def normalized_batch(batch: dict[str, torch.Tensor], normalizer: Normalizer,
         if generator is not None and shift_pad:
             frames = random_shift(frames, shift_pad, generator)
         images[name] = normalizer.image(name, to_float_nchw(frames))
-    state = normalizer.state(batch[features.STATE])
+    present = batch[features.STATE]
+    state = normalizer.observed_state(present, batch.get(features.STATE_HISTORY))
     if generator is not None and state_noise:
-        state = state + state_noise * torch.randn(state.shape, generator=generator).to(device)
+        # One shift for every tick of a sample's history: where the arm is gets uncertain, how
+        # it moved does not.
+        shift = state_noise * torch.randn(present.shape, generator=generator).to(device)
+        state = state + shift.repeat(1, state.shape[1] // present.shape[1])
     return NormalizedBatch(images, state, normalizer.action(batch[features.ACTIONS]),
                            batch[ACTION_MASK])
 
@@ -82,5 +90,6 @@ def held_out_frames(source: EpisodeDataset, count: int) -> list[dict[str, np.nda
     for i in picks:
         sample = source.batch(torch.tensor([int(i)]))
         frames.append({k: v.numpy() for k, v in sample.items()
-                       if k.startswith(features.IMAGE_PREFIX) or k == features.STATE})
+                       if k.startswith(features.IMAGE_PREFIX)
+                       or k in (features.STATE, features.STATE_HISTORY)})
     return frames

@@ -37,7 +37,8 @@ def save_progress(parts: Parts, out_dir: Path, step: int, elapsed: float,
         counters = {"step": step, "elapsed": elapsed, "history": history,
                     "generator": parts.generator.get_state().tolist(),
                     "best_val": parts.best_val, "best_step": parts.best_step,
-                    "policy": parts.core.kind, "policy_config": asdict(parts.core.config)}
+                    "policy": parts.core.kind, "policy_config": asdict(parts.core.config),
+                    "state_ticks": parts.core.shapes.history}
         save_checkpoint(out_dir / CHECKPOINT, _modules(parts), parts.optimizer, counters)
 
 
@@ -57,6 +58,10 @@ def _same_policy_checkpoint(parts: Parts, out_dir: Path, option: str) -> Path:
     if (saved_kind, saved_config) != (parts.core.kind, parts.core.config):
         raise ValueError(f"{option}: {path} holds a {saved_kind!r} policy with {saved_config}; "
                          f"this run builds {parts.core.kind!r} with {parts.core.config}")
+    if saved.get("state_ticks", 1) != parts.core.shapes.history:
+        raise ValueError(f"{option}: {path} holds a policy seeing {saved.get('state_ticks', 1)} "
+                         f"ticks of joint positions; this run's --history is "
+                         f"{parts.core.shapes.history}")
     return path
 
 
@@ -97,7 +102,7 @@ def export(parts: Parts, config: TrainConfig, profile: RobotProfile, summary: di
            out_dir: Path) -> ExportResult:
     """policy.onnx and its card from the kept EMA weights (``Parts.kept``); parity on held-out
     (validation) frames."""
-    card = PolicyCard.for_profile(profile, config.chunk,
+    card = PolicyCard.for_profile(profile, config.chunk, history=config.history,
                                   training={**summary, "config": asdict(config)},
                                   policy=parts.ema.kind, policy_config=asdict(parts.ema.config),
                                   task=summary["task"])

@@ -49,7 +49,7 @@ class Parts:
 def build_parts(config: TrainConfig, profile: RobotProfile, train_set: EpisodeDataset,
                 val_set: EpisodeDataset | None, rank: int, device: torch.device) -> Parts:
     torch.manual_seed(config.seed)  # same initial weights on every rank
-    shapes = FeatureShapes.for_profile(profile, config.chunk)
+    shapes = FeatureShapes.for_profile(profile, config.chunk, config.history)
     core = build_policy(config.policy, shapes, config.policy_options).to(device)
     normalizer = Normalizer(shapes.camera_names, profile.n_joints)
     normalizer.fit(train_set.images, train_set.joint_positions, train_set.actions)

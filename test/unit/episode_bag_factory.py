@@ -171,3 +171,17 @@ def write_dataset(root: Path, profile: RobotProfile, episodes: int, ticks: int =
         write_episode(episode_dir, profile, ticks=ticks, seed=i, success=i < episodes)
         dirs.append(episode_dir)
     return dirs
+
+
+def tiny_training(root: Path, **overrides):
+    """A tiny profile, 3 short episodes under ``root/data`` and a TrainConfig of a few steps on
+    them (``out_dir`` to be set), for the tests that train every family: (profile, config)."""
+    from lam_ros.policy.train_config import TrainConfig
+
+    profile = tiny_profile(root)
+    write_dataset(root / "data", profile, episodes=3, ticks=20)
+    config = TrainConfig(data_dir=str(root / "data"), out_dir="",
+                         profile=str(root / TINY_PROFILE_FILE), steps=4, batch_size=8,
+                         eval_every=4, checkpoint_every=4, cache_dir=str(root / "cache"),
+                         val_fraction=0.3, parity_frames=4, progress=False, **overrides)
+    return profile, config

@@ -12,7 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from episode_bag_factory import TINY_PROFILE_FILE, tiny_profile, write_dataset
+from episode_bag_factory import tiny_training
 from family_models import TINY_OPTIONS
 
 from lam_ros.core import features
@@ -24,7 +24,7 @@ from lam_ros.policy.families.base import NormalizedBatch
 from lam_ros.policy.families.flow import NOISE_INPUT
 from lam_ros.policy.model import ExportedPolicy
 from lam_ros.policy.runtime import PolicyRuntime
-from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
+from lam_ros.policy.train import CHECKPOINT, train_policy
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = ("image_front", features.STATE)  # the tiny profile's inputs, in the wrapper's order
@@ -33,12 +33,7 @@ CONTRACT = ("image_front", features.STATE)  # the tiny profile's inputs, in the 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("families")
-    profile = tiny_profile(root)
-    write_dataset(root / "data", profile, episodes=3, ticks=20)
-    config = TrainConfig(data_dir=str(root / "data"), out_dir="",
-                         profile=str(root / TINY_PROFILE_FILE), steps=4, batch_size=8,
-                         eval_every=4, checkpoint_every=4, cache_dir=str(root / "cache"),
-                         val_fraction=0.3, parity_frames=4, progress=False)
+    profile, config = tiny_training(root)
     return root, profile, config
 
 

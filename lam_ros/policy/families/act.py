@@ -98,7 +98,7 @@ class ActPolicy(PolicyModel):
             self.register_buffer(f"image_position_{camera.name}", grid, persistent=False)
         self.camera_embedding = learned(len(shapes.cameras), d)
         self.latent_in = nn.Linear(config.latent_dim, d)
-        self.state_in = nn.Linear(n_joints, d)
+        self.state_in = nn.Linear(shapes.state_width, d)
         self.token_position = learned(2, d)  # the latent and the state token
         self.encoder = Encoder(config.encoder_layers, *layer_args)
         self.queries = learned(shapes.chunk, d)
@@ -106,7 +106,7 @@ class ActPolicy(PolicyModel):
         self.action_out = nn.Linear(d, n_joints)
         # The posterior q(z | action chunk, state): training only, never exported.
         self.posterior_token = learned(1, d)
-        self.posterior_state_in = nn.Linear(n_joints, d)
+        self.posterior_state_in = nn.Linear(shapes.state_width, d)
         self.posterior_action_in = nn.Linear(n_joints, d)
         self.posterior_position = learned(shapes.chunk + 2, d)
         self.posterior_encoder = Encoder(config.latent_layers, *layer_args)

@@ -25,16 +25,18 @@ from lam_ros.policy.card import CameraCard, PolicyCard
 
 @dataclasses.dataclass(frozen=True)
 class FeatureShapes:
-    """What the data fixes about a policy: cameras (name and size), joint count, chunk length."""
+    """What the data fixes about a policy: cameras (name and size), joint count, chunk length,
+    and how many control ticks of joint positions it sees (``history``)."""
 
     cameras: tuple[CameraCard, ...]
     n_joints: int
     chunk: int
+    history: int = 1
 
     def __post_init__(self) -> None:
         if not self.cameras:
             raise ValueError("FeatureShapes.cameras must name at least one camera")
-        for key in ("n_joints", "chunk"):
+        for key in ("n_joints", "chunk", "history"):
             if getattr(self, key) < 1:
                 raise ValueError(f"FeatureShapes.{key} must be >= 1, got {getattr(self, key)}")
 
@@ -42,20 +44,25 @@ class FeatureShapes:
     def camera_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.cameras)
 
+    @property
+    def state_width(self) -> int:
+        """Width of the normalized state a family sees: every tick of history, oldest first."""
+        return self.n_joints * self.history
+
     @classmethod
-    def for_profile(cls, profile: RobotProfile, chunk: int) -> FeatureShapes:
-        return cls.from_card(PolicyCard.for_profile(profile, chunk))
+    def for_profile(cls, profile: RobotProfile, chunk: int, history: int = 1) -> FeatureShapes:
+        return cls.from_card(PolicyCard.for_profile(profile, chunk, history=history))
 
     @classmethod
     def from_card(cls, card: PolicyCard) -> FeatureShapes:
-        return cls(tuple(card.cameras), len(card.joint_names), card.chunk)
+        return cls(tuple(card.cameras), len(card.joint_names), card.chunk, card.history)
 
 
 class NormalizedBatch(NamedTuple):
     """A training or validation batch after normalization (and, in training, augmentation)."""
 
     images: dict[str, torch.Tensor]  # camera name -> float [B, 3, H, W]
-    state: torch.Tensor  # [B, n_joints]
+    state: torch.Tensor  # [B, state_width]: joint positions, oldest tick of history first
     target: torch.Tensor  # the action chunk [B, chunk, n_joints]
     mask: torch.Tensor  # [B, chunk], False on steps padded past an episode's end
 

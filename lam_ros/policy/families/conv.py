@@ -40,7 +40,7 @@ class ConvPolicy(PolicyModel):
     def __init__(self, shapes: FeatureShapes, config: ConvConfig):
         super().__init__(shapes, config)
         self.encoders, features = camera_encoders(shapes.camera_names, config.channels,
-                                                  config.keypoints, shapes.n_joints)
+                                                  config.keypoints, shapes.state_width)
         self.head = nn.Sequential(
             nn.Linear(features, config.hidden), nn.ReLU(),
             nn.Linear(config.hidden, config.hidden), nn.ReLU(),

@@ -66,7 +66,7 @@ class FlowPolicy(PolicyModel):
     def __init__(self, shapes: FeatureShapes, config: FlowConfig):
         super().__init__(shapes, config)
         self.encoders, observation = camera_encoders(shapes.camera_names, config.channels,
-                                                     config.keypoints, shapes.n_joints)
+                                                     config.keypoints, shapes.state_width)
         actions = shapes.chunk * shapes.n_joints
         # The first layer is a Linear over [observation, x, time] written as a sum of three, so
         # that inference projects the observation once rather than at every Euler step.

@@ -40,10 +40,10 @@ class CameraEncoder(nn.Module):
 
 
 def camera_encoders(camera_names: tuple[str, ...], channels: tuple[int, int, int],
-                    keypoints: int, n_joints: int) -> tuple[nn.ModuleDict, int]:
+                    keypoints: int, state_width: int) -> tuple[nn.ModuleDict, int]:
     """One keypoint encoder per camera, and the width of ``keypoint_features``' output."""
     encoders = nn.ModuleDict({name: CameraEncoder(channels, keypoints) for name in camera_names})
-    return encoders, 2 * keypoints * len(camera_names) + n_joints
+    return encoders, 2 * keypoints * len(camera_names) + state_width
 
 
 def keypoint_features(encoders: nn.ModuleDict, camera_names: tuple[str, ...],
