@@ -95,14 +95,15 @@ def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile,
                     runs: int) -> dict[str, str]:
     """onnxruntime, then torch eager on the same inputs; returns the table's cells."""
     from lam_ros.core import features
-    from lam_ros.policy.export import sample_inputs
+    from lam_ros.policy.export import input_names, sample_inputs
 
-    samples = sample_inputs(profile, 50, seed=1)
+    samples = sample_inputs(profile, 50, seed=1, history=runtime.history)
     cams = [c.name for c in runtime.card.cameras]
 
     def ort_call(sample):
         images = {c: sample[features.image_key(c)][0] for c in cams}
-        return runtime.predict(images, sample[features.STATE][0])
+        past = [sample[features.STATE_HISTORY][0]] if runtime.history > 1 else []
+        return runtime.predict(images, sample[features.STATE][0], *past)
 
     ort_s, ort_out = time_calls(ort_call, samples, runs)
     ort_ms = percentiles_ms(ort_s)
@@ -115,7 +116,7 @@ def compare_engines(runtime: PolicyRuntime, wrapper, profile: RobotProfile,
         return cells
     import torch
 
-    names = [features.image_key(c) for c in cams] + [features.STATE]
+    names = input_names(wrapper)
 
     def torch_call(sample):
         with torch.inference_mode():

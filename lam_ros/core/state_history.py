@@ -23,17 +23,28 @@ class StateHistory:
         self._readings: deque[tuple[float, np.ndarray]] = deque()
 
     def add(self, stamp: float, positions: np.ndarray) -> None:
-        """A reading; one stamped before the newest is ignored (out of order)."""
-        if self.history == 1 or (self._readings and stamp < self._readings[-1][0]):
+        """A reading. A non-finite one is left out (training interpolates across them too); one
+        stamped at or a little before the newest is ignored (out of order); one stamped more
+        than a period before the newest starts the history again (the clock jumped back)."""
+        positions = np.asarray(positions, dtype=np.float64)
+        if self.history == 1 or not np.isfinite(positions).all():
             return
-        self._readings.append((stamp, np.asarray(positions, dtype=np.float64)))
+        if self._readings and stamp <= self._readings[-1][0]:
+            if stamp >= self._readings[-1][0] - self.period:
+                return
+            self._readings.clear()
+        self._readings.append((stamp, positions))
         span = self.history * self.period  # kept: one reading at or before the oldest tick
         while len(self._readings) > 1 and self._readings[1][0] <= stamp - span:
             self._readings.popleft()
 
-    def clear(self) -> None:
-        """After a clock reset: the readings before it belong to another episode."""
+    def restart(self, stamp: float | None = None, positions: np.ndarray | None = None) -> None:
+        """Forgets the readings, keeping (given) the newest one: at a clock reset, or when the
+        policy is enabled, the arm counts as having been still where it is now, as it has at an
+        episode's start in training."""
         self._readings.clear()
+        if stamp is not None:
+            self.add(stamp, positions)
 
     def before(self, stamp: float) -> np.ndarray | None:
         """[history - 1, n_joints]: positions at the ticks before ``stamp``, oldest first; None

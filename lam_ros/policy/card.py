@@ -89,6 +89,9 @@ class PolicyCard:
 
     def check_against(self, profile: RobotProfile) -> None:
         """Raises CardMismatchError naming the first field that does not match the profile."""
+        if type(self.history) is not int or self.history < 1:
+            raise CardMismatchError(f"history: {self.history!r} is not a whole number of "
+                                    f"control ticks >= 1")
         expected = PolicyCard.for_profile(profile, self.chunk)
         if self.joint_names != expected.joint_names:
             raise CardMismatchError(

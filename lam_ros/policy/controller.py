@@ -298,7 +298,14 @@ class PolicyController:
 
     def _start(self) -> None:
         self._forget_schedule()
+        # A simulator reset between episodes does not move its clock back: the readings before
+        # an enable may be another episode's, and an episode's history starts still in training.
+        self._restart_history()
         self.safety.enable()
+
+    def _restart_history(self) -> None:
+        joints = self._joints
+        self.history.restart(*((joints.stamp, joints.value) if joints is not None else ()))
 
     def _hand_over(self, to_operator: bool) -> None:
         """At a takeover, forget the old plan; at the release, measure the first step from
@@ -355,9 +362,7 @@ class PolicyController:
         self._images = {c: s for c, s in self._images.items() if s.stamp <= newest_allowed}
         if self._joints is not None and self._joints.stamp > newest_allowed:
             self._joints = None
-        self.history.clear()  # the readings before the reset are another episode's
-        if self._joints is not None:
-            self.history.add(self._joints.stamp, self._joints.value)
+        self._restart_history()  # the readings before the reset are another episode's
         self._forget_schedule()
         self.safety.forget_last_command()
         self.readings.trust()  # the simulator moved the arm on purpose

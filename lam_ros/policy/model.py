@@ -55,8 +55,9 @@ class Normalizer(nn.Module):
     def observed_state(self, state: torch.Tensor, past: torch.Tensor | None) -> torch.Tensor:
         """The normalized state a family sees, [B, history * J]: ``past`` [B, history - 1, J]
         (oldest first; None for a policy without history), then ``state`` [B, J]."""
-        ticks = state.unsqueeze(1) if past is None else torch.cat([past, state.unsqueeze(1)], 1)
-        return self.state(ticks).flatten(1)
+        if past is None:
+            return self.state(state)
+        return self.state(torch.cat([past, state.unsqueeze(1)], 1)).flatten(1)
 
     def action(self, actions: torch.Tensor) -> torch.Tensor:
         return (actions - self.action_mean) / self.action_std

@@ -48,13 +48,13 @@ def test_before_the_oldest_reading_the_arm_is_taken_to_have_been_there():
     np.testing.assert_allclose(history.before(1.05), [ramp(1.0), ramp(1.0)])
 
 
-def test_out_of_order_readings_are_ignored_and_a_reset_forgets_the_past():
+def test_out_of_order_readings_are_ignored_and_a_restart_forgets_the_past():
     history = StateHistory(HISTORY, period=0.1)
     history.add(1.0, ramp(1.0))
     history.add(1.2, ramp(1.2))
-    history.add(0.5, np.array([9.0, 9.0]))  # older than the newest: ignored
+    history.add(1.15, np.array([9.0, 9.0]))  # a little older than the newest: ignored
     np.testing.assert_allclose(history.before(1.2), [ramp(1.0), ramp(1.1)])
-    history.clear()
+    history.restart()
     history.add(0.2, ramp(0.2))
     np.testing.assert_allclose(history.before(0.2), [ramp(0.2), ramp(0.2)])
 
@@ -141,6 +141,7 @@ def test_the_controller_feeds_the_policy_the_readings_of_the_ticks_before(data):
     ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
                             ChunkScheduler(profile.control_period))
     ctrl.enable()
+    ctrl.tick(3.9)  # enabled: the history starts afresh, then the readings come
     home = np.asarray(profile.home)
     period = profile.control_period
     for camera in profile.cameras:
@@ -173,3 +174,49 @@ def test_state_noise_shifts_every_tick_of_a_history_alike():
     shift = (noisy - clean).view(2, HISTORY, 2)
     assert shift.abs().min() > 0
     torch.testing.assert_close(shift, shift[:, :1].expand(-1, HISTORY, -1))
+
+
+def test_non_finite_readings_stay_out_and_a_jump_back_restarts_the_history():
+    history = StateHistory(HISTORY, period=0.1)
+    history.add(1.0, ramp(1.0))
+    history.add(1.1, np.array([np.nan, 0.0]))  # dropped, as training drops it
+    history.add(1.2, ramp(1.2))
+    history.add(1.2, np.array([9.0, 9.0]))  # the same stamp again: ignored
+    np.testing.assert_allclose(history.before(1.2), [ramp(1.0), ramp(1.1)])
+    history.add(0.3, ramp(0.3))  # more than a period back: a new start
+    np.testing.assert_allclose(history.before(0.3), [ramp(0.3), ramp(0.3)])
+
+
+def test_enabling_starts_the_history_still_where_the_arm_is(data):
+    """A simulator reset between episodes does not move its clock back: what the arm did before
+    an enable is not the new episode's past (training starts each episode still)."""
+    root, profile, config = data
+    result = train_policy(replace(config, out_dir=str(root / "enable"), policy="conv",
+                                  policy_options=TINY_OPTIONS["conv"]))
+    runtime = PolicyRuntime(result.model_path, profile, providers=["CPUExecutionProvider"])
+    seen = []
+    real = runtime.predict
+    runtime.predict = lambda images, state, past=None: seen.append(past) or real(images, state,
+                                                                                  past)
+    ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
+                            ChunkScheduler(profile.control_period))
+    home = np.asarray(profile.home)
+    for stamp in np.arange(1.0, 2.0, 0.02):  # the last episode ended far from home
+        ctrl.on_joint_positions(stamp, home - 0.2)
+    for stamp in (2.0, 2.02, 2.04):  # reset: the arm is home, the clock goes on
+        ctrl.on_joint_positions(stamp, home)
+    for camera in profile.cameras:
+        ctrl.on_image(camera.name, 2.04, np.zeros((camera.height, camera.width, 3), np.uint8))
+    ctrl.enable()
+    ctrl.tick(2.04)
+    np.testing.assert_allclose(seen[-1], np.tile(home, (HISTORY - 1, 1)))
+
+
+def test_a_card_with_a_history_that_is_not_a_tick_count_is_refused(data):
+    from lam_ros.policy.card import CardMismatchError
+
+    profile = data[1]
+    for bad in (0, 2.5):
+        card = replace(PolicyCard.for_profile(profile, 10), history=bad)
+        with pytest.raises(CardMismatchError, match="history: .* is not a whole number"):
+            card.check_against(profile)
