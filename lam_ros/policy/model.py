@@ -111,8 +111,9 @@ class ExportedPolicy(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, card: PolicyCard) -> ExportedPolicy:
-        """The EMA weights and normalizer of a training checkpoint, as the family and config the
-        card records (cards from before policy families are ``conv`` with its defaults)."""
+        """The exported weights (see ``kept_weights``) and normalizer of a training checkpoint,
+        as the family and config the card records (cards from before policy families are
+        ``conv`` with its defaults)."""
         from safetensors.torch import load_file
 
         policy_cls = family(card.policy)
@@ -120,10 +121,17 @@ class ExportedPolicy(nn.Module):
                             policy_cls.make_config(card.policy_config))
         normalizer = Normalizer(policy.shapes.camera_names, policy.shapes.n_joints)
         tensors = load_file(str(checkpoint))
-        for prefix, module in (("ema.", policy), ("normalizer.", normalizer)):
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
-                                    if k.startswith(prefix)})
+        policy.load_state_dict(kept_weights(tensors))
+        normalizer.load_state_dict({k[len("normalizer."):]: v for k, v in tensors.items()
+                                    if k.startswith("normalizer.")})
         return cls(policy, normalizer).eval()
+
+
+def kept_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The policy weights a checkpoint's run exported: those of its best validation (``best.``,
+    with ``--keep best``), else its EMA weights (``ema.``)."""
+    prefix = "best." if any(k.startswith("best.") for k in tensors) else "ema."
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def count_parameters(module: nn.Module) -> int:

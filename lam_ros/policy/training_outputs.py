@@ -17,7 +17,7 @@ from lam_ros.policy.checkpoint import load_checkpoint, load_weights, save_checkp
 from lam_ros.policy.distributed import is_main
 from lam_ros.policy.export import ExportResult, export_policy
 from lam_ros.policy.families import family
-from lam_ros.policy.model import ExportedPolicy
+from lam_ros.policy.model import ExportedPolicy, kept_weights
 from lam_ros.policy.train_config import TrainConfig
 from lam_ros.policy.training_data import held_out_frames
 from lam_ros.policy.training_state import Parts
@@ -72,8 +72,7 @@ def init_from(parts: Parts, model_dir: str) -> None:
     from safetensors.torch import load_file
 
     tensors = load_file(str(_same_policy_checkpoint(parts, Path(model_dir), "--init-from")))
-    source = "best." if any(k.startswith("best.") for k in tensors) else "ema."
-    kept = {k[len(source):]: v for k, v in tensors.items() if k.startswith(source)}
+    kept = kept_weights(tensors)
     load_weights({**{f"model.{k}": v for k, v in kept.items()},
                   **{f"ema.{k}": v for k, v in kept.items()},
                   **{k: v for k, v in tensors.items() if k.startswith("normalizer.")}},

@@ -204,3 +204,26 @@ def test_act_image_tokens_follow_its_token_stride(stride, grid, one_thread):
     assert policy.predict({"front": image}, torch.zeros(2, 8)).shape == (2, 10, 8)
     with pytest.raises(ValueError, match="token_stride must be 8, 16 or 32, got 4"):
         build_policy("act", shapes, {**TINY_OPTIONS["act"], "token_stride": 4})
+
+
+def test_a_checkpoint_rebuilds_the_weights_that_were_exported(trained, data, tmp_path):
+    """With --keep best the file holds the best validation's weights, which need not be the
+    last EMA weights: the torch policy rebuilt from the checkpoint must be the exported one."""
+    from safetensors.torch import load_file, save_file
+
+    name, _, result = trained
+    tensors = load_file(str(result.out_dir / CHECKPOINT))
+    assert any(k.startswith("best.") for k in tensors)
+    # the last EMA weights drift away from the best ones, as they do after an overfitting run
+    drifted = {k: v + 0.5 if k.startswith("ema.") and v.is_floating_point() else v
+               for k, v in tensors.items()}
+    checkpoint = tmp_path / CHECKPOINT
+    save_file(drifted, str(checkpoint))
+    card = PolicyCard.from_json(card_path(result.model_path).read_text())
+    wrapper = ExportedPolicy.from_checkpoint(checkpoint, card)
+    session = ort.InferenceSession(str(result.model_path), providers=["CPUExecutionProvider"])
+    (sample,) = sample_inputs(data[1], 1, seed=2)
+    (got,) = session.run([features.ACTIONS], sample)
+    with torch.no_grad():
+        expected = wrapper(*(torch.from_numpy(sample[k]) for k in CONTRACT)).numpy()
+    assert np.abs(got - expected).max() <= PARITY_TOLERANCE
