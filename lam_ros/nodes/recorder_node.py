@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -35,7 +35,7 @@ from lam_ros.ros.convert import message_class
 from lam_ros.ros.diagnostics import ERROR, WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.params import declare_config
-from lam_ros.ros.startup import create_or_refuse
+from lam_ros.ros.startup import create_or_refuse, spin_until_shutdown
 
 BACKLOG_WARN = 2000  # queued messages (several seconds at typical rates) before warning
 
@@ -334,9 +334,7 @@ def main(args=None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor.spin)
     finally:
         node.close()
         executor.shutdown()

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 from geometry_msgs.msg import Pose, PoseArray
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image
@@ -38,6 +36,7 @@ from lam_ros.ros.diagnostics import WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStatePublisher
 from lam_ros.ros.params import declare_config
+from lam_ros.ros.startup import spin_until_shutdown
 from lam_ros.sim.command_guard import CommandGuard, GuardResult
 from lam_ros.sim.config import SimConfig
 from lam_ros.sim.stepping import StepGate
@@ -222,13 +221,7 @@ def main(args=None):
     rclpy.init(args=args)
     node = SimNode()
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RCLError:
-        if rclpy.ok():
-            raise
-        # Ctrl-C shut the context down while a step was publishing: a normal stop.
+        spin_until_shutdown(lambda: rclpy.spin(node))
     finally:
         node.world.close()
         node.destroy_node()

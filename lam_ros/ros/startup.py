@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
@@ -44,9 +46,20 @@ def spin_until_stopped(node: Node) -> None:
     Python thread of the process for up to 2 s, where the single-threaded executor never
     stalled."""
     try:
-        rclpy.spin(node)  # a SingleThreadedExecutor
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(lambda: rclpy.spin(node))  # a SingleThreadedExecutor
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def spin_until_shutdown(spin: Callable[[], None], context: Context | None = None) -> None:
+    """Runs ``spin`` until Ctrl-C or SIGTERM. The signal shuts ``context`` (default: rclpy's)
+    down at any moment, and a callback then inside rcl fails with "context is invalid": that is
+    part of stopping, not an error. An RCLError while the context is still up is raised."""
+    try:
+        spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RCLError:
+        if rclpy.ok(context=context):
+            raise

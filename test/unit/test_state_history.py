@@ -129,17 +129,27 @@ def test_init_from_a_policy_with_another_history_is_refused(data):
                              init_from=str(first.out_dir)))
 
 
-def test_the_controller_feeds_the_policy_the_readings_of_the_ticks_before(data):
-    root, profile, config = data
-    result = train_policy(replace(config, out_dir=str(root / "ctrl"), policy="conv",
-                                  policy_options=TINY_OPTIONS["conv"]))
-    runtime = PolicyRuntime(result.model_path, profile, providers=["CPUExecutionProvider"])
+@pytest.fixture(scope="module")
+def history_policy(data):
+    root, _, config = data
+    return train_policy(replace(config, out_dir=str(root / "ctrl"), policy="conv",
+                                policy_options=TINY_OPTIONS["conv"])).model_path
+
+
+def spied_controller(model, profile) -> tuple[PolicyController, list]:
+    """A controller on the real ``model`` whose runtime notes the history of every inference."""
+    runtime = PolicyRuntime(model, profile, providers=["CPUExecutionProvider"])
     seen = []
     real = runtime.predict
     runtime.predict = lambda images, state, past=None: seen.append(past) or real(images, state,
                                                                                   past)
-    ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
-                            ChunkScheduler(profile.control_period))
+    return PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
+                            ChunkScheduler(profile.control_period)), seen
+
+
+def test_the_controller_feeds_the_policy_the_readings_of_the_ticks_before(data, history_policy):
+    profile = data[1]
+    ctrl, seen = spied_controller(history_policy, profile)
     ctrl.enable()
     ctrl.tick(3.9)  # enabled: the history starts afresh, then the readings come
     home = np.asarray(profile.home)
@@ -187,19 +197,11 @@ def test_non_finite_readings_stay_out_and_a_jump_back_restarts_the_history():
     np.testing.assert_allclose(history.before(0.3), [ramp(0.3), ramp(0.3)])
 
 
-def test_enabling_starts_the_history_still_where_the_arm_is(data):
+def test_enabling_starts_the_history_still_where_the_arm_is(data, history_policy):
     """A simulator reset between episodes does not move its clock back: what the arm did before
     an enable is not the new episode's past (training starts each episode still)."""
-    root, profile, config = data
-    result = train_policy(replace(config, out_dir=str(root / "enable"), policy="conv",
-                                  policy_options=TINY_OPTIONS["conv"]))
-    runtime = PolicyRuntime(result.model_path, profile, providers=["CPUExecutionProvider"])
-    seen = []
-    real = runtime.predict
-    runtime.predict = lambda images, state, past=None: seen.append(past) or real(images, state,
-                                                                                  past)
-    ctrl = PolicyController(runtime, SafetyFilter(profile, SafetyConfig(3.0, 4)),
-                            ChunkScheduler(profile.control_period))
+    profile = data[1]
+    ctrl, seen = spied_controller(history_policy, profile)
     home = np.asarray(profile.home)
     for stamp in np.arange(1.0, 2.0, 0.02):  # the last episode ended far from home
         ctrl.on_joint_positions(stamp, home - 0.2)
