@@ -172,7 +172,7 @@ def evaluate(config: EvalConfig) -> tuple[Summary, Path]:
             with NodeGroup(node_specs(config, task), log_dir=logs,
                            env={"ROS_DOMAIN_ID": str(domain)}) as nodes:
                 session = SimSession(context, video_topics, name=f"lam_ros_evaluate_{k}",
-                                     joint_state_topic=profile.joint_state_topics[0])
+                                     joint_state_topic=profile.joint_state_topics[0], stop=stop)
                 try:
                     session.wait_ready(timeout_s=60.0, check=lambda: _check(stop, nodes))
                     ready.wait()

@@ -47,8 +47,12 @@ class SimSession:
 
     def __init__(self, context: Context, video_topics: dict[str, str] | None = None,
                  policy_node: str = "policy_node", sim_node: str = "sim_node",
-                 joint_state_topic: str = "/joint_states", name: str = "lam_ros_sim_session"):
+                 joint_state_topic: str = "/joint_states", name: str = "lam_ros_sim_session",
+                 stop: threading.Event | None = None):
+        """``stop``, once set, ends every wait of this session at once with a SessionError
+        (the caller is stopping: no service answer or clock tick is worth waiting for)."""
         self.node = Node(name, context=context)
+        self._stop = stop or threading.Event()
         self._lock = threading.Lock()
         self._sim_time = None
         self._clock_count = 0
@@ -112,15 +116,23 @@ class SimSession:
     # --- services
     def call(self, client, request, timeout_s: float = 10.0):
         """A service call from the caller's thread while this session's executor spins."""
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise SessionError(f"service {client.srv_name} is not available")
+        deadline = time.monotonic() + timeout_s
+        while not client.wait_for_service(timeout_sec=0.1):
+            self._check_stop()
+            if time.monotonic() > deadline:
+                raise SessionError(f"service {client.srv_name} is not available")
         future = client.call_async(request)
         deadline = time.monotonic() + timeout_s
         while not future.done():
+            self._check_stop()
             if time.monotonic() > deadline:
                 raise SessionError(f"service {client.srv_name} did not answer in {timeout_s} s")
             time.sleep(0.002)
         return future.result()
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise SessionError("stopped")
 
     def set_parameter(self, node_name: str, name: str, value: bool | int | float) -> None:
         if node_name not in self._param_clients:
@@ -210,6 +222,7 @@ class SimSession:
 
     def _wait_clock_after(self, count: int, start_wall: float, wall_limit_s: float) -> float:
         while True:
+            self._check_stop()
             with self._lock:
                 if self._clock_count > count:
                     return self._sim_time
