@@ -52,12 +52,14 @@ def exit_with_parent() -> None:
 
 def stop_on_hangup_and_term() -> None:
     """SIGTERM (a supervisor, `timeout`, systemd) and SIGHUP (a closed terminal) stop a command
-    the way Ctrl-C does, so its ``finally`` blocks stop the nodes it started."""
+    the way Ctrl-C does, so its ``finally`` blocks stop the nodes it started. SIGINT stops it
+    too even when it was started ignoring SIGINT (a non-interactive shell's `cmd &` does that,
+    and Python then keeps it ignored)."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, interrupt)
 
 
