@@ -246,15 +246,32 @@ class Jogger:
         self.reference: np.ndarray | None = None  # the last command sent
         # The gripper target stays latched from its button press until the other button (or
         # home): one press must drive the fingers all the way through the velocity clamp, and a
-        # grasp keeps squeezing across deadman releases.
+        # grasp keeps squeezing across deadman releases. Per gripper; NaN: not latched. Another
+        # node commanding a gripper (a policy) re-latches it (``follow_gripper``).
         self.gripper_target: np.ndarray | None = None
         self.ik_failures = 0
         self.ik_last_failure = ""
 
     def engage(self, measured_positions: np.ndarray) -> None:
         self.reference = np.asarray(measured_positions, dtype=np.float64).copy()
+        self._apply_gripper_target(self.reference)
+
+    def follow_gripper(self, index: int, commanded: float) -> None:
+        """Another node commanded gripper ``index`` to ``commanded`` while teleop was not
+        driving: latch that gripper to whichever end, open or closed, the command is nearer.
+        A take-over then keeps a policy's grasp squeezing (or its open hand open) rather than
+        going back to the end this operator last pressed, which would drop what the policy
+        holds."""
+        target = (np.full(len(self.gripper), np.nan) if self.gripper_target is None
+                  else self.gripper_target.copy())
+        opened, closed = self.gripper_open[index], self.gripper_closed[index]
+        target[index] = opened if abs(commanded - opened) < abs(commanded - closed) else closed
+        self.gripper_target = target
+
+    def _apply_gripper_target(self, q: np.ndarray) -> None:
         if self.gripper_target is not None:
-            self.reference[self.gripper] = self.gripper_target
+            latched = ~np.isnan(self.gripper_target)
+            q[np.asarray(self.gripper, dtype=int)[latched]] = self.gripper_target[latched]
 
     def release(self) -> None:
         self.reference = None
@@ -277,8 +294,7 @@ class Jogger:
         if intent.gripper and self.gripper:
             self.gripper_target = (self.gripper_open if intent.gripper == "open"
                                    else self.gripper_closed)
-        if self.gripper_target is not None:
-            target[self.gripper] = self.gripper_target
+        self._apply_gripper_target(target)
         return target
 
     def _cartesian(self, q: np.ndarray, delta: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ headless joystick episodes (``sim/episode.py``) both drive the robot through thi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +41,21 @@ class TeleopDriver:
         self.measured: np.ndarray | None = None
         self.measured_time = 0.0  # stamp of the last reading, ROS seconds
         self.engaged = False
+        self.released_s = -math.inf  # ROS seconds teleop last stopped driving
 
     def on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
         self.measured = positions
         self.measured_time = stamp_s
         self.readings.add(positions)
+
+    def on_gripper_command(self, index: int, commanded: float, now_s: float) -> None:
+        """A command for gripper ``index`` seen on its topic at ROS time ``now_s``. While teleop
+        is not driving (and its own last command cannot still be in flight) it is another
+        node's, and a take-over keeps that gripper where it was heading
+        (``Jogger.follow_gripper``)."""
+        own = self.engaged or now_s - self.released_s <= self.profile.control_period
+        if not own and math.isfinite(commanded):
+            self.jogger.follow_gripper(index, commanded)
 
     def step(self, intent: Intent, now_s: float) -> TeleopStep:
         """The filtered command for this tick (``now_s``: ROS seconds), or why none."""
@@ -54,7 +65,7 @@ class TeleopDriver:
             reason = intent.reason or "no joint states"
             self.safety.disable(reason)
             self.jogger.release()
-            self.engaged = False
+            self.engaged, self.released_s = False, now_s
             return TeleopStep(None, RELEASED, reason)
         if not self.engaged:  # a fresh deadman press (re-)enables, from where the robot is
             if not self.readings.confirmed:  # one odd reading is not where the robot is

@@ -20,7 +20,10 @@ import numpy as np
 class CorrectionWeights:
     human: float = 2.0  # a person's ticks in a correction episode
     policy: float = 1.0  # the policy's own ticks in a (successful) correction episode
-    before_takeover_s: float = 1.0  # policy ticks before a take-over that count zero
+    # Policy ticks before a take-over that count zero. A person steps in only after watching
+    # the policy go wrong for a while (the simulated one: 2.5-3 s without progress, plus its
+    # reaction), so one second left most of the going-wrong ticks at full weight.
+    before_takeover_s: float = 3.0
 
     def __post_init__(self) -> None:
         for key in ("human", "policy", "before_takeover_s"):

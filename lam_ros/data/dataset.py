@@ -91,10 +91,20 @@ class EpisodeDataset(Dataset):
 def split_by_episode(episodes: Sequence[SyncedEpisode], val_fraction: float,
                      seed: int) -> tuple[list[SyncedEpisode], list[SyncedEpisode]]:
     """Whole episodes to train and to validate on, so no validation frame was seen in training.
-    At least one episode stays for training; validation is empty when there is only one."""
-    order = np.random.default_rng(seed).permutation(len(episodes))
+    At least one episode stays for training; validation is empty when there is only one.
+
+    Validation is drawn from the demonstrations only (when there are any): a correction episode
+    (the policy drove part of it) always trains, and adding corrections to the same
+    demonstrations leaves the validation episodes as they were, so a policy continued from
+    one trained on those demonstrations (``--init-from``) never validates on an episode it
+    trained on."""
+    demonstrations = [i for i, e in enumerate(episodes)
+                      if e.policy_ticks is None or not e.policy_ticks.any()]
+    pool = demonstrations or list(range(len(episodes)))
+    order = np.random.default_rng(seed).permutation(len(pool))
     n_val = min(len(episodes) - 1, max(1 if len(episodes) > 1 and val_fraction > 0 else 0,
-                                       round(val_fraction * len(episodes))))
-    val = [episodes[i] for i in sorted(order[:n_val])]
-    train = [episodes[i] for i in sorted(order[n_val:])]
+                                       round(val_fraction * len(pool))))
+    chosen = {pool[i] for i in order[:n_val]}
+    val = [e for i, e in enumerate(episodes) if i in chosen]
+    train = [e for i, e in enumerate(episodes) if i not in chosen]
     return train, val

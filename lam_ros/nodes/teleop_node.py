@@ -19,12 +19,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_srvs.srv import SetBool, Trigger
 
-from lam_ros.core import features, teleop, teleop_driver
-from lam_ros.core.profile import load_profile
+from lam_ros.core import commands, features, teleop, teleop_driver
+from lam_ros.core.profile import CommandGroup, load_profile
 from lam_ros.core.teleop import EpisodeCalls, TeleopConfig, TeleopMapper
 from lam_ros.core.teleop_driver import TeleopDriver
 from lam_ros.kinematics import Kinematics
-from lam_ros.ros.command_publisher import CommandPublisher
+from lam_ros.ros import qos
+from lam_ros.ros.command_publisher import MESSAGE_CLASSES, CommandPublisher
 from lam_ros.ros.diagnostics import WARN, Diagnostics, Report, worst_of
 from lam_ros.ros.guard import MessageGuard
 from lam_ros.ros.joint_states import JointStateInput
@@ -47,6 +48,10 @@ class TeleopNode(Node):
         self.messages = MessageGuard(self)
         self.messages.subscribe(Joy, "/joy", self._on_joy, 10)
         JointStateInput(self, self.messages, self.profile, self._on_joint_positions)
+        for index, group in enumerate(self.profile.grippers):  # who else commands them
+            self.messages.subscribe(MESSAGE_CLASSES[group.interface], group.topic,
+                                    lambda msg, i=index, g=group: self._on_gripper(i, g, msg),
+                                    qos.COMMAND)
         self.calls = EpisodeCalls(self.config.recorder_timeout_s)
         self._pending_future = None
         self.episode_log: list[tuple[str, bool, str]] = []  # (event, accepted, message)
@@ -73,6 +78,15 @@ class TeleopNode(Node):
 
     def _on_joint_positions(self, stamp_s: float, positions: np.ndarray) -> None:
         self.driver.on_joint_positions(stamp_s, positions)
+
+    def _on_gripper(self, index: int, group: CommandGroup, msg) -> None:
+        command = commands.decode(group, msg)
+        joint = group.joints[0]
+        if command.points and joint in command.joint_names:
+            values = command.points[-1][1]
+            slot = command.joint_names.index(joint)
+            if slot < len(values):
+                self.driver.on_gripper_command(index, float(values[slot]), self.now_s())
 
     def _tick(self) -> None:
         self.ticks += 1

@@ -46,6 +46,7 @@ class Robot(Node):
         super().__init__("takeover_robot", context=context)
         self.profile = profile
         self.positions = np.array(profile.home, dtype=float)
+        self.held_gripper: tuple[int, float] | None = None  # (slot, position) fingers stay at
         self.topics = RobotTopics(self, profile, self.on_command)
         self.cameras = {c: self.create_publisher(Image, c.topic, qos.SENSOR)
                         for c in profile.cameras}
@@ -69,6 +70,8 @@ class Robot(Node):
 
     def on_command(self, command):
         self.positions = command
+        if self.held_gripper is not None:  # fingers on an object stay where they are
+            self.positions[self.held_gripper[0]] = self.held_gripper[1]
 
     def publish(self):
         stamp = self.get_clock().now().to_msg()
@@ -97,6 +100,7 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
     teleop = TeleopNode(context=rclpy_context,
                         parameter_overrides=[Parameter("profile", value=profile.name)])
     robot = Robot(rclpy_context, profile)
+    gripper, ends = profile.slots(profile.grippers[0])[0], profile.grippers[0].gripper
     executor = SingleThreadedExecutor(context=rclpy_context)
     for node in (policy, teleop, robot):
         executor.add_node(node)
@@ -105,6 +109,14 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
     try:
         wait_for(lambda: robot.recorder.get("recording") is False or recorder.dead(),
                  timeout=60, what="the recorder's status")
+        # The operator's last gripper press was "open" (say, the end of an earlier place)...
+        robot.buttons[teleop_config.deadman_button] = 1
+        wait_for(lambda: robot.sources.count("teleop") >= 3, what="teleop engaged")
+        robot.press(teleop_config.gripper_open_button)
+        robot.buttons[teleop_config.deadman_button] = 0
+        wait_for(lambda: teleop.driver.engaged is False, what="teleop released")
+        robot.held_gripper = (gripper, ends.closed)  # ...and the fingers are closed: the
+        robot.positions[gripper] = ends.closed  # policy holds them there
         assert robot.enable.wait_for_service(timeout_sec=10)
         future = robot.enable.call_async(SetBool.Request(data=True))
         wait_for(future.done, what="~/enable")
@@ -116,9 +128,12 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
         wait_for(lambda: robot.recorder.get("recording"), timeout=30, what="recording")
         time.sleep(1.0)  # the policy drives a while in the episode
 
+        took_over = len(robot.topics.commands)
+        teleop_before = robot.sources.count("teleop")
         robot.buttons[teleop_config.deadman_button] = 1  # the operator takes over...
         robot.axes[teleop_config.axis_z] = 1.0  # ...and lifts the hand
-        wait_for(lambda: robot.sources.count("teleop") >= 10, what="teleop driving")
+        wait_for(lambda: robot.sources.count("teleop") >= teleop_before + 10,
+                 what="teleop driving")
         assert controller.last_reason == TAKEN_OVER
         moved_to = robot.positions.copy()
 
@@ -137,7 +152,12 @@ def test_teleop_takes_over_and_hands_back(tmp_path, profile, rclpy_context):
             node.destroy_node()
         recorder.stop()
 
-    assert runs(robot.sources) == ["policy", "teleop", "policy"]  # never both at once
+    # never both at once (the first teleop run is the operator's press before the policy)
+    assert runs(robot.sources) == ["teleop", "policy", "teleop", "policy"]
+    # The operator's take-over kept the policy's grasp: the gripper never opened towards the
+    # end the operator last pressed.
+    taken = np.array(robot.topics.commands[took_over:handed_back])
+    assert np.allclose(taken[:, gripper], ends.closed), taken[:, gripper]
     _, _, max_step = limits(profile)
     after = np.array(robot.topics.commands[handed_back - 1:])  # teleop's last, then the policy's
     assert np.all(np.abs(np.diff(after, axis=0)) <= max_step + 1e-9)

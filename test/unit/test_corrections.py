@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from lam_ros.data.cache import convert_dataset
 from lam_ros.data.corrections import CorrectionWeights, tick_weights
-from lam_ros.data.dataset import EpisodeDataset
+from lam_ros.data.dataset import EpisodeDataset, split_by_episode
 from lam_ros.data.sync import SyncedEpisode
 from lam_ros.policy.train import CHECKPOINT, TrainConfig, train_policy
 
@@ -58,6 +58,25 @@ def test_samples_are_drawn_in_proportion_to_their_weights():
     assert counts[4] / counts[2] == pytest.approx(2.0, rel=0.05)
     with pytest.raises(ValueError, match="weight 0"):
         EpisodeDataset([episode], chunk=2, weights=[np.zeros(t)])
+
+
+def test_corrections_always_train_and_leave_the_validation_demonstrations_as_they_were():
+    def episode(policy_ticks):
+        t = len(PATTERN)
+        return SyncedEpisode(np.arange(t, dtype=np.int64), np.zeros((t, 2), np.float32),
+                             np.zeros((t, 2), np.float32), {}, np.ones(t, bool),
+                             policy_ticks=policy_ticks)
+
+    demos = [episode(None) for _ in range(20)]
+    corrections = [episode(flags(PATTERN)) for _ in range(30)]
+    _, base_val = split_by_episode(demos, 0.1, seed=0)
+    train, val = split_by_episode(demos + corrections, 0.1, seed=0)
+    assert [id(e) for e in val] == [id(e) for e in base_val]  # the base policy's own
+    assert len(val) == 2
+    assert {id(e) for e in corrections} <= {id(e) for e in train}
+    # Without demonstrations the corrections are all there is to validate on.
+    train, val = split_by_episode(corrections, 0.1, seed=0)
+    assert len(val) == 3 and len(train) == 27
 
 
 @pytest.fixture(scope="module")

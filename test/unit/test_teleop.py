@@ -195,6 +195,35 @@ def test_one_gripper_press_closes_fully_through_the_safety_filter_and_keeps_sque
     assert jogger.step(teleop.Intent(True, ""), 0.1)[g] == spec.closed
 
 
+def test_a_gripper_another_node_commanded_keeps_that_end_when_the_operator_takes_over(
+        profile, kinematics):
+    from lam_ros.core.teleop_driver import TeleopDriver
+
+    driver = TeleopDriver(profile, kinematics)
+    g, spec = the_gripper(profile)
+    period = profile.control_period
+    held = np.array(profile.home)
+    held[g] = spec.closed + 0.25 * (spec.open - spec.closed)  # fingers on an object
+    for t in range(4):
+        driver.on_joint_positions(t * period, held)
+    deadman = teleop.Intent(True, "")
+    driver.step(teleop.Intent(True, "", gripper="open"), 3 * period)  # the operator's last press
+    driver.step(teleop.Intent(False, "released"), 4 * period)  # lets go at t = 0.4 s
+    # Its own last command still in flight, a non-finite one: the press stays latched.
+    driver.on_gripper_command(0, spec.closed, 4.5 * period)
+    driver.on_gripper_command(0, math.nan, 6 * period)
+    assert driver.jogger.gripper_target[0] == spec.open
+    # A policy closes the fingers (part way: the nearer end counts) ...
+    driver.on_gripper_command(0, spec.closed + 0.3 * (spec.open - spec.closed), 6 * period)
+    for t in range(7, 10):
+        driver.on_joint_positions(t * period, held)
+    step = driver.step(deadman, 10 * period)  # ... and the operator takes over: still closing
+    assert abs(step.command[g] - spec.closed) < abs(held[g] - spec.closed)
+    # While the operator drives, its own commands on the topic change nothing.
+    driver.on_gripper_command(0, spec.open, 11 * period)
+    assert driver.jogger.gripper_target[0] == spec.closed
+
+
 def test_rotate_about_z_composes():
     q = rotate_about_z(np.array([0.0, 0.0, 0.0, 1.0]), math.pi / 2)
     np.testing.assert_allclose(rotate_about_z(q, math.pi / 2), [0, 0, 1, 0], atol=1e-12)
