@@ -6,7 +6,7 @@ went wrong, then let it carry on; ``SyncedEpisode.policy_ticks``) counts the per
 of policy ticks before each take-over, where the policy was going wrong and the person was
 deciding to step in. This is the weighting of intervention-based imitation (HG-DAgger keeps
 only the person's labels; Sirius up-weights them and drops the moments before an intervention);
-see README "Learning from corrections" for the weights measured here.
+see docs/results.md "Learning from corrections" for the weights measured here.
 """
 
 from __future__ import annotations

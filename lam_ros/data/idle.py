@@ -4,7 +4,7 @@ A person with a joystick idles before the first motion and after the last, and p
 middle; the scripted expert does neither. Frames in which nothing happens teach a policy to sit
 still: from the same picture and joint state it sees "hold" as often as "go", and a rollout that
 holds once sees the same picture again. Measured on the joystick demo (``pick_place``, 50
-careful-operator demonstrations): see README "Training on human demonstrations".
+careful-operator demonstrations): see docs/results.md "Training on human demonstrations".
 
 A tick is still when neither the command in force nor the measured joints changed from the tick
 before (fingers closing on an object are motion; a person waiting for them after they stopped
