@@ -3,7 +3,9 @@
 Every kept frame is a sample: its camera images (uint8 HWC), joint positions, and the chunk of
 actions starting at that tick. Chunks running past the episode end repeat the last action and
 carry a mask that is False there, so the loss ignores the padding. Per-tick weights (see
-``data/corrections.py``) make ``draw`` pick samples in proportion to them.
+``data/corrections.py``) make ``draw`` pick samples in proportion to them; a tick of weight 0
+(the policy going wrong before a take-over) is never a sample, and its action is masked out of
+the chunks of the samples before it, so it teaches nothing as a later target either.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from torch.utils.data import Dataset
 from lam_ros.core import features
 from lam_ros.data.sync import SyncedEpisode
 
-ACTION_MASK = "action_mask"  # bool [batch, chunk]: False where the chunk ran past the episode end
+# bool [batch, chunk]: False where the chunk ran past the episode end or reaches a tick of weight 0
+ACTION_MASK = "action_mask"
 
 
 class EpisodeDataset(Dataset):
@@ -49,8 +52,12 @@ class EpisodeDataset(Dataset):
         kept = np.concatenate([e.kept for e in episodes])
         self.sample_ticks = torch.from_numpy(np.flatnonzero(kept))
         self.sample_weights = None  # None: uniform
+        self.teaches = None  # bool per tick: its action may be a target (None: every tick's)
         if weights is not None:
-            per_tick = np.concatenate(weights)[kept]
+            every_tick = np.concatenate(weights)
+            if not every_tick.all():
+                self.teaches = torch.from_numpy(every_tick > 0)
+            per_tick = every_tick[kept]
             if not per_tick.sum() > 0:
                 raise ValueError("every training sample has weight 0")
             if np.ptp(per_tick) > 0:
@@ -79,6 +86,8 @@ class EpisodeDataset(Dataset):
         ends = self.episode_end[ticks][:, None]
         mask = steps < ends
         steps = torch.minimum(steps, ends - 1)  # pad by repeating the episode's last action
+        if self.teaches is not None:
+            mask &= self.teaches[steps]
         out = {features.image_key(name): frames[ticks] for name, frames in self.images.items()}
         out[features.STATE] = self.joint_positions[ticks]
         if self.past_positions is not None:

@@ -60,6 +60,22 @@ def test_samples_are_drawn_in_proportion_to_their_weights():
         EpisodeDataset([episode], chunk=2, weights=[np.zeros(t)])
 
 
+def test_the_ticks_before_a_takeover_are_no_target_in_earlier_chunks():
+    """A tick of weight 0 (the policy going wrong) is masked out of every chunk that reaches it,
+    not only left out as a sample; the episode's padded end stays masked as before."""
+    t = 8
+    episode = SyncedEpisode(np.arange(t, dtype=np.int64), np.zeros((t, 2), np.float32),
+                            np.arange(t, dtype=np.float32)[:, None].repeat(2, axis=1),
+                            {"front": np.zeros((t, 2, 2, 3), np.uint8)}, np.ones(t, bool))
+    dataset = EpisodeDataset([episode], chunk=4,
+                             weights=[np.array([1.0, 1.0, 1.0, 0.0, 0.0, 2.0, 2.0, 1.0])])
+    batch = dataset.batch(torch.tensor([0, 2, 5]))
+    assert batch["action_mask"].tolist() == [[True, True, True, False],
+                                             [True, False, False, True],
+                                             [True, True, True, False]]
+    assert batch["actions"][:, :, 0].tolist() == [[0, 1, 2, 3], [2, 3, 4, 5], [5, 6, 7, 7]]
+
+
 def test_corrections_always_train_and_leave_the_validation_demonstrations_as_they_were():
     def episode(policy_ticks):
         t = len(PATTERN)

@@ -64,7 +64,7 @@ class NormalizedBatch(NamedTuple):
     images: dict[str, torch.Tensor]  # camera name -> float [B, 3, H, W]
     state: torch.Tensor  # [B, state_width]: joint positions, oldest tick of history first
     target: torch.Tensor  # the action chunk [B, chunk, n_joints]
-    mask: torch.Tensor  # [B, chunk], False on steps padded past an episode's end
+    mask: torch.Tensor  # [B, chunk], False past an episode's end and on ticks of weight 0
 
 
 class TrainingLoss(NamedTuple):
