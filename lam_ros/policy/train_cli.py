@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", type=int, default=DEFAULTS["history"], metavar="TICKS",
                         help="control ticks of joint positions the policy sees: the present "
                              "and the ticks before it (1: the present only)")
+    parser.add_argument("--shift-pad", type=int, default=DEFAULTS["shift_pad"], metavar="PX",
+                        help="random-shift augmentation of training images, pixels (0: none)")
+    parser.add_argument("--state-noise", type=float, default=DEFAULTS["state_noise"],
+                        metavar="STD", help="Gaussian noise on the normalized joint-state "
+                                            "input of training batches (0: none)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--val-fraction", type=float, default=DEFAULTS["val_fraction"])
     parser.add_argument("--cache-dir", default=DEFAULTS["cache_dir"],
@@ -109,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         profile=args.profile, policy=args.policy,
         policy_options=dict(args.policy_option), steps=args.steps,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
-        history=args.history,
+        history=args.history, shift_pad=args.shift_pad, state_noise=args.state_noise,
         seed=args.seed, val_fraction=args.val_fraction, cache_dir=args.cache_dir,
         resume=args.resume, include_failed=args.include_failed, keep_idle=args.keep_idle,
         max_pause_s=args.max_pause, init_from=args.init_from, keep=args.keep,

@@ -172,6 +172,10 @@ def test_cli_passes_the_policy_and_its_options(capsys):
     assert config.policy_options == {"kl_weight": 1, "channels": [16, 32, 64]}
     assert train_cli.config_from_args(parser.parse_args(
         ["--data", "d", "--out", "o", "--profile", "p"])).policy == "conv"
+    augmentation = train_cli.config_from_args(parser.parse_args(
+        ["--data", "d", "--out", "o", "--profile", "p", "--shift-pad", "0",
+         "--state-noise", "0.1"]))
+    assert (augmentation.shift_pad, augmentation.state_noise) == (0, 0.1)
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", "d", "--out", "o", "--profile", "p", "--policy", "bc"])
     assert "invalid choice: 'bc'" in capsys.readouterr().err
